@@ -1,0 +1,113 @@
+// Package events holds the v1 event payloads that loanflow's services exchange on the LOANS
+// stream, their type names and the message headers every event carries.
+//
+// Version rules: the type name and the subject end in the major version. Adding an optional
+// field is compatible; anything else is a new version (".v2"), published side by side until
+// every consumer has moved. Consumers ignore unknown fields.
+package events
+
+import (
+	"time"
+
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+)
+
+// Event type names. Each is also the subject the event is published on.
+const (
+	TypeApplicationReceived = "loan.application.received.v1"
+	TypeApplicationScored   = "loan.application.scored.v1"
+	TypeDecisionMade        = "loan.decision.made.v1"
+	TypeApplicationFailed   = "loan.application.failed.v1"
+)
+
+// Types lists every v1 event type, in pipeline order.
+var Types = []string{TypeApplicationReceived, TypeApplicationScored, TypeDecisionMade, TypeApplicationFailed}
+
+// Headers every event carries.
+const (
+	HeaderMsgID         = "Nats-Msg-Id"             // JetStream deduplication key: MsgID(search_id, type)
+	HeaderEventType     = "Loanflow-Event-Type"     // one of the Type* names
+	HeaderSearchID      = "Loanflow-Search-Id"      // the application's search_id
+	HeaderCorrelationID = "Loanflow-Correlation-Id" // the HTTP request's correlation id
+	HeaderTraceParent   = "traceparent"             // W3C trace context of the HTTP request
+)
+
+// MsgID is the deduplication id of the event of type eventType for one application: a stage
+// emits each event type at most once per search_id.
+func MsgID(searchID, eventType string) string { return searchID + ":" + eventType }
+
+// ApplicationReceived is published by ingress once per accepted application. It never holds
+// the phone number in clear: PhoneHash is a keyed hash (HMAC-SHA256, hex) and PhoneMask shows
+// only the first two and last two digits.
+type ApplicationReceived struct {
+	SearchID    string                 `json:"search_id"`
+	ProductType partnerapi.ProductType `json:"product_type"`
+	PhoneHash   string                 `json:"phone_hash"`
+	PhoneMask   string                 `json:"phone_mask"`
+	Amount      *partnerapi.Money      `json:"amount,omitempty"`
+	Term        *int                   `json:"term,omitempty"`
+	Fingerprint string                 `json:"fingerprint"`
+	ReceivedAt  time.Time              `json:"received_at"`
+}
+
+// Outcome is scoring's verdict.
+type Outcome string
+
+// Scoring outcomes.
+const (
+	OutcomeApproved Outcome = "approved"
+	OutcomeRejected Outcome = "rejected"
+)
+
+// ApplicationScored is published by scoring with its decision. Reason codes are for the
+// bank's records and the audit; they are never sent to Yandex.
+type ApplicationScored struct {
+	SearchID    string                   `json:"search_id"`
+	ProductType partnerapi.ProductType   `json:"product_type"`
+	Amount      *partnerapi.Money        `json:"amount,omitempty"`
+	Term        *int                     `json:"term,omitempty"`
+	Outcome     Outcome                  `json:"outcome"`
+	Approval    partnerapi.OfferDecision `json:"approval,omitempty"`
+	// Grade is the client's risk grade that prices the offer: a bureau grade, or "unknown"
+	// for a client the bank has no data on.
+	Grade string `json:"grade"`
+	// MaxAmount is the largest loan amount, or card limit, the client qualifies for.
+	MaxAmount     partnerapi.Money `json:"max_amount"`
+	ReasonCodes   []string         `json:"reason_codes"`
+	PolicyVersion string           `json:"policy_version"`
+	ScoredAt      time.Time        `json:"scored_at"`
+}
+
+// DecisionMade is published by offer assembly once the final answer is in the decisions
+// bucket.
+type DecisionMade struct {
+	SearchID       string                 `json:"search_id"`
+	ProductType    partnerapi.ProductType `json:"product_type"`
+	Decision       partnerapi.Decision    `json:"decision"`
+	Offers         []partnerapi.Offer     `json:"offers"`
+	ReasonCodes    []string               `json:"reason_codes"`
+	PolicyVersion  string                 `json:"policy_version"`
+	CatalogVersion string                 `json:"catalog_version"`
+	DecidedAt      time.Time              `json:"decided_at"`
+}
+
+// ApplicationFailed is published by a stage that gave up on an event: after its last retry,
+// or at once for an event it can never process. The application's poll then answers 500.
+type ApplicationFailed struct {
+	SearchID string `json:"search_id"`
+	// Stage is the service that gave up: ingress, scoring, offers or audit.
+	Stage string `json:"stage"`
+	// Reason is a stable code: "poison" (undecodable or invalid event), "retries_exhausted".
+	Reason string `json:"reason"`
+	// Detail describes the last error for operators; it never holds personal data.
+	Detail     string    `json:"detail"`
+	EventType  string    `json:"event_type"`
+	Deliveries int       `json:"deliveries"`
+	FailedAt   time.Time `json:"failed_at"`
+}
+
+// Failure reasons of ApplicationFailed.
+const (
+	ReasonPoison           = "poison"
+	ReasonRetriesExhausted = "retries_exhausted"
+)
