@@ -1,0 +1,57 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/topology"
+)
+
+// Handler is one durable consumer and the function that handles its events.
+type Handler struct {
+	// Consumer is the durable consumer's name (contracts/topology); it also names the handler.
+	Consumer string
+	// Stream holds the consumer.
+	Stream string
+	// Concurrency is how many events this process handles at once.
+	Concurrency int
+	Retry       topology.Retry
+	// Handle processes one event; an error is retried or given up on by Failures.
+	Handle   message.NoPublishHandlerFunc
+	Failures Failures
+}
+
+// Run consumes every handler's consumer through a Watermill router until ctx ends, then stops
+// pulling, finishes and acks the events in hand, and returns.
+func Run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, closeTimeout time.Duration, handlers ...Handler) error {
+	// Watermill's own chatter (handler added, started, closed) is debug-level for us.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, wlog)
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	for _, h := range handlers {
+		sub := NewSubscriber(js, SubscriberConfig{
+			Stream:       h.Stream,
+			Concurrency:  h.Concurrency,
+			Retry:        h.Retry,
+			CloseTimeout: closeTimeout,
+			Logger:       log,
+		})
+		rh := router.AddConsumerHandler(h.Consumer, h.Consumer, sub, h.Handle)
+		// Failures sees the handler's errors, panics included (Recoverer turns them into
+		// errors), and decides between retry and giving up.
+		rh.AddMiddleware(h.Failures.Middleware, middleware.Recoverer)
+	}
+	if err := router.Run(ctx); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package bus
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/topology"
+)
+
+// Settings are the messaging settings every service reads from the environment.
+type Settings struct {
+	// URL is the NATS server or cluster (comma-separated URLs).
+	URL string `env:"NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// Replicas of every stream and bucket: 1 on a single server, 3 on a cluster.
+	Replicas int `env:"LOANFLOW_NATS_REPLICAS" envDefault:"1"`
+	// LoansMaxAge bounds how long pipeline events are kept.
+	LoansMaxAge time.Duration `env:"LOANFLOW_LOANS_MAX_AGE" envDefault:"168h"`
+	// AuditMaxAge bounds how long audit records are kept.
+	AuditMaxAge time.Duration `env:"LOANFLOW_AUDIT_MAX_AGE" envDefault:"43800h"`
+	// DecisionsTTL bounds how long an answer can be polled and an application repeated.
+	DecisionsTTL time.Duration `env:"LOANFLOW_DECISIONS_TTL" envDefault:"168h"`
+	// PublishTimeout bounds the wait for one JetStream publish acknowledgement.
+	PublishTimeout time.Duration `env:"LOANFLOW_PUBLISH_TIMEOUT" envDefault:"2s"`
+	// MaxDeliver is how many times a stage tries one event before it fails the application.
+	MaxDeliver int `env:"LOANFLOW_MAX_DELIVER" envDefault:"5"`
+	// BackOff is the delay before each retry; the last value repeats.
+	BackOff []time.Duration `env:"LOANFLOW_BACKOFF" envDefault:"1s,2s,5s,10s"`
+	// AckWait is how long the server waits for a stage to finish one event.
+	AckWait time.Duration `env:"LOANFLOW_ACK_WAIT" envDefault:"30s"`
+	// Concurrency is how many events one service process handles at once.
+	Concurrency int `env:"LOANFLOW_CONCURRENCY" envDefault:"32"`
+	// ShutdownTimeout bounds each step of a graceful shutdown.
+	ShutdownTimeout time.Duration `env:"LOANFLOW_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+}
+
+// Topology returns the declarations' options for these settings.
+func (s Settings) Topology() topology.Options {
+	o := topology.DefaultOptions()
+	o.Replicas = max(s.Replicas, 1)
+	o.Storage = jetstream.FileStorage
+	if s.LoansMaxAge > 0 {
+		o.LoansMaxAge = s.LoansMaxAge
+	}
+	if s.AuditMaxAge > 0 {
+		o.AuditMaxAge = s.AuditMaxAge
+	}
+	if s.DecisionsTTL > 0 {
+		o.DecisionsTTL = s.DecisionsTTL
+	}
+	return o
+}
+
+// Retry returns the pipeline stages' redelivery policy.
+func (s Settings) Retry() topology.Retry {
+	r := topology.DefaultRetry()
+	if s.MaxDeliver > 0 {
+		r.MaxDeliver = s.MaxDeliver
+	}
+	if len(s.BackOff) > 0 {
+		r.BackOff = s.BackOff
+	}
+	if s.AckWait > 0 {
+		r.AckWait = s.AckWait
+	}
+	r.MaxAckPending = max(r.MaxAckPending, s.Concurrency*4)
+	return r
+}

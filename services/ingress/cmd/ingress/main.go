@@ -1,0 +1,19 @@
+// Command ingress serves Yandex's loan_approval endpoint against NATS_URL.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/loanflow/loanflow/pkg/service"
+	"github.com/loanflow/loanflow/services/ingress"
+)
+
+func main() {
+	var cfg ingress.Config
+	os.Exit(service.Main("ingress", &cfg, func(ctx context.Context, log *slog.Logger) error {
+		cfg.Logger = log
+		return ingress.Run(ctx, cfg)
+	}))
+}

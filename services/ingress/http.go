@@ -1,0 +1,342 @@
+package ingress
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/loanflow/loanflow/contracts/decisions"
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/ingress/internal/intake"
+)
+
+// server answers Yandex's calls.
+type server struct {
+	log        *slog.Logger
+	store      *store
+	watch      *watcher
+	pub        *bus.Publisher
+	hasher     *pseudonym.Hasher
+	tokens     [][sha256.Size]byte
+	budget     time.Duration
+	retryAfter string
+	maxBody    int64
+	// republishWithin is how old a pending application may be for a repeat of it to publish
+	// its event again: inside JetStream's duplicate window the repeat cannot double it.
+	republishWithin time.Duration
+	ready           func() error
+}
+
+func (s *server) routes(base string) http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.correlate, s.recoverer, s.accessLog)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, "", &Error{Code: CodeNotFound, Message: msgNoRoute})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, "", &Error{Code: CodeNotAcceptable, Message: msgMethod})
+	})
+	r.Route(strings.TrimSuffix(base, "/"), func(r chi.Router) {
+		r.Post(partnerapi.Path, s.loanApproval)
+		r.Get(partnerapi.Path+"/{search_id}", s.pollByGet)
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return r
+}
+
+// loanApproval serves both shapes Yandex posts: an application and a poll.
+func (s *server) loanApproval(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	authErr := s.authorize(r)
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if authErr != nil {
+		writeError(w, r, s.log, peekSearchID(body), authErr)
+		return
+	}
+	if readErr != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(readErr, &tooLarge) {
+			writeError(w, r, s.log, "", &Error{Code: CodeTooLarge, Message: msgTooLarge + ": " + strconv.FormatInt(s.maxBody, 10) + " байт"})
+			return
+		}
+		writeError(w, r, s.log, "", &Error{Code: CodeInvalid, Message: "Не удалось прочитать тело запроса"})
+		return
+	}
+	req, err := intake.Parse(body)
+	if err != nil {
+		s.invalid(w, r, err)
+		return
+	}
+	if req.Poll != nil {
+		s.answer(w, r, req.Poll.SearchID, start.Add(s.budget))
+		return
+	}
+	s.apply(w, r, req.Application, start.Add(s.budget))
+}
+
+// invalid answers 400 for an *intake.Error.
+func (s *server) invalid(w http.ResponseWriter, r *http.Request, err error) {
+	var bad *intake.Error
+	if errors.As(err, &bad) {
+		err = &Error{Code: CodeInvalid, SearchID: bad.SearchID, Message: bad.Message(), Properties: bad.Properties()}
+	}
+	writeError(w, r, s.log, "", err)
+}
+
+// pollByGet is our GET extension: GET {base}/api/banking/loan_approval/{search_id}.
+func (s *server) pollByGet(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	searchID := chi.URLParam(r, "search_id")
+	if err := s.authorize(r); err != nil {
+		writeError(w, r, s.log, searchID, err)
+		return
+	}
+	if err := intake.CheckSearchID(searchID); err != nil {
+		s.invalid(w, r, err)
+		return
+	}
+	s.answer(w, r, searchID, start.Add(s.budget))
+}
+
+// apply records a new application and publishes it once, or recognises a repeat.
+func (s *server) apply(w http.ResponseWriter, r *http.Request, app *partnerapi.Application, deadline time.Time) {
+	ctx := r.Context()
+	fp := intake.Fingerprint(s.hasher, app)
+	now := time.Now().UTC()
+	rec := decisions.Record{
+		SearchID: app.SearchID, Status: decisions.StatusPending, Fingerprint: fp,
+		CorrelationID: correlationID(ctx), CreatedAt: now, UpdatedAt: now,
+	}
+	created, rev, existing, err := s.store.create(ctx, rec)
+	if err != nil {
+		writeError(w, r, s.log, app.SearchID, err)
+		return
+	}
+	switch {
+	case created:
+		if err := s.publish(ctx, app, fp, now); err != nil {
+			if rbErr := s.store.rollback(context.WithoutCancel(ctx), app.SearchID, rev); rbErr != nil {
+				s.log.Error("rollback of unpublished application failed", "search_id", app.SearchID, "correlation_id", correlationID(ctx), "err", rbErr)
+			}
+			writeError(w, r, s.log, app.SearchID, err)
+			return
+		}
+	case existing.Fingerprint != "" && existing.Fingerprint != fp:
+		writeError(w, r, s.log, app.SearchID, &Error{Code: CodeInvalid, Message: msgConflict, Properties: []string{"search_id"}})
+		return
+	case existing.Status == decisions.StatusPending && time.Since(existing.CreatedAt) < s.republishWithin:
+		// The first request may have died between recording and publishing; publishing again
+		// is free inside the duplicate window, where JetStream drops the copy.
+		if err := s.publish(ctx, app, fp, existing.CreatedAt); err != nil {
+			writeError(w, r, s.log, app.SearchID, err)
+			return
+		}
+	}
+	s.answer(w, r, app.SearchID, deadline)
+}
+
+func (s *server) publish(ctx context.Context, app *partnerapi.Application, fp string, receivedAt time.Time) error {
+	ev := events.ApplicationReceived{
+		SearchID:    app.SearchID,
+		ProductType: app.ProductType,
+		PhoneHash:   s.hasher.Phone(app.PhoneNumber),
+		PhoneMask:   pseudonym.Mask(app.PhoneNumber),
+		Amount:      app.Amount,
+		Term:        app.Term,
+		Fingerprint: fp,
+		ReceivedAt:  receivedAt,
+	}
+	msg, err := bus.NewEvent(events.TypeApplicationReceived, app.SearchID, bus.Trace{CorrelationID: correlationID(ctx), TraceParent: traceParent(ctx)}, ev)
+	if err != nil {
+		return err
+	}
+	msg.SetContext(ctx)
+	return s.pub.Publish(events.TypeApplicationReceived, msg)
+}
+
+// answer waits until the application is final or the deadline passes, then answers from the
+// bucket: the watcher only wakes the wait, Get decides.
+func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string, deadline time.Time) {
+	ctx := r.Context()
+	wake, cancel := s.watch.subscribe(searchID)
+	defer cancel()
+	var timer *time.Timer
+	for {
+		rec, _, err := s.store.get(ctx, searchID)
+		switch {
+		case errors.Is(err, errNotFound):
+			writeError(w, r, s.log, searchID, &Error{Code: CodeNotFound, Message: msgNotFound})
+			return
+		case err != nil:
+			writeError(w, r, s.log, searchID, err)
+			return
+		}
+		wait := time.Until(deadline)
+		if rec.Final() || wait <= 0 {
+			s.render(w, r, rec)
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			deadline = time.Time{}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *server) render(w http.ResponseWriter, r *http.Request, rec decisions.Record) {
+	switch rec.Status {
+	case decisions.StatusDone:
+		if rec.Answer == nil {
+			writeError(w, r, s.log, rec.SearchID, errors.New("done record without an answer"))
+			return
+		}
+		ans := *rec.Answer
+		ans.SearchID, ans.Status = rec.SearchID, partnerapi.StatusDone
+		if ans.Decision == partnerapi.DecisionRejected {
+			ans.Data = nil
+		}
+		writeJSON(w, http.StatusOK, ans)
+	case decisions.StatusFailed:
+		writeError(w, r, s.log, rec.SearchID, &Error{Code: CodeFailed, Message: msgFailed})
+	default:
+		w.Header().Set("Retry-After", s.retryAfter)
+		writeJSON(w, http.StatusOK, partnerapi.PendingAnswer{SearchID: rec.SearchID, Status: partnerapi.StatusPending})
+	}
+}
+
+// authorize checks the bearer token against every configured token in constant time.
+func (s *server) authorize(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return &Error{Code: CodeForbidden, Message: msgNoToken}
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := 0
+	for _, t := range s.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	if match != 1 {
+		return &Error{Code: CodeForbidden, Message: msgBadToken}
+	}
+	return nil
+}
+
+// peekSearchID reads search_id from a body that will not be processed, so that even a 403
+// names it when it can.
+func peekSearchID(body []byte) string {
+	var v struct {
+		SearchID string `json:"search_id"`
+	}
+	if json.Unmarshal(body, &v) != nil || !intake.ValidSearchID(v.SearchID) {
+		return ""
+	}
+	return v.SearchID
+}
+
+type ctxKey int
+
+const (
+	keyCorrelation ctxKey = iota
+	keyTraceParent
+)
+
+var (
+	correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	traceParentPattern = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
+)
+
+// correlate gives every request a correlation id (the caller's X-Request-Id when usable) and
+// a W3C trace context, both carried into the events it causes.
+func (s *server) correlate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !correlationPattern.MatchString(id) {
+			id = randomHex(16)
+		}
+		tp := r.Header.Get("traceparent")
+		if !traceParentPattern.MatchString(tp) {
+			tp = "00-" + randomHex(16) + "-" + randomHex(8) + "-01"
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), keyCorrelation, id)
+		ctx = context.WithValue(ctx, keyTraceParent, tp)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func correlationID(ctx context.Context) string { s, _ := ctx.Value(keyCorrelation).(string); return s }
+func traceParent(ctx context.Context) string   { s, _ := ctx.Value(keyTraceParent).(string); return s }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recoverer turns a panic into a logged 500 in the contract's shape.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				writeError(w, r, s.log, "", errors.New("panic: "+strings.TrimSpace(toString(v))))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func toString(v any) string {
+	if err, ok := v.(error); ok {
+		return err.Error()
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return "unknown"
+}
+
+// accessLog writes one debug line per request; the path and status, never the body.
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		start := time.Now()
+		next.ServeHTTP(ww, r)
+		s.log.DebugContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+			"duration_ms", time.Since(start).Milliseconds(), "correlation_id", correlationID(r.Context()))
+	})
+}

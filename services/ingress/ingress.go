@@ -1,0 +1,225 @@
+// Package ingress is loanflow's public edge: the loan_approval endpoint Yandex calls. It
+// authenticates and validates each call, records the application in the loan_decisions bucket,
+// publishes loan.application.received.v1 once, and answers from the bucket: done within the
+// sync budget, or pending with Retry-After for Yandex to poll.
+package ingress
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+
+	"github.com/loanflow/loanflow/contracts/decisions"
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/ingress/internal/intake"
+)
+
+// Config is everything ingress reads from its environment.
+type Config struct {
+	Bus bus.Settings
+	// Addr is where the public endpoint listens, unless Listener is set.
+	Addr string `env:"LOANFLOW_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	// BasePath prefixes the API path; Yandex's documentation shows /integrations.
+	BasePath string `env:"LOANFLOW_BASE_PATH" envDefault:"/integrations"`
+	// BearerTokens are the tokens Yandex may present; several at once allow rotation.
+	BearerTokens []string `env:"LOANFLOW_BEARER_TOKENS"`
+	// PhoneKey keys the hash that stands in for phone numbers (at least 16 bytes).
+	PhoneKey string `env:"LOANFLOW_PHONE_KEY"`
+	// SyncBudget is how long the first call waits for a decision before answering pending.
+	SyncBudget time.Duration `env:"LOANFLOW_SYNC_BUDGET" envDefault:"250ms"`
+	// RetryAfter is the poll interval the pending answer suggests (whole seconds, at least 1).
+	RetryAfter time.Duration `env:"LOANFLOW_RETRY_AFTER" envDefault:"1s"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `env:"LOANFLOW_MAX_BODY_BYTES" envDefault:"65536"`
+
+	// Listener, when set, is used instead of listening on Addr (tests and the all-in-one).
+	Listener net.Listener `env:"-"`
+	// Logger writes the service's logs; nil discards them.
+	Logger *slog.Logger `env:"-"`
+	// NATSOptions are extra connection options (the all-in-one connects in process).
+	NATSOptions []nats.Option `env:"-"`
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if len(c.tokens()) == 0 {
+		errs = append(errs, errors.New("LOANFLOW_BEARER_TOKENS: at least one token is required"))
+	}
+	if len(c.PhoneKey) < pseudonym.MinKeyLen {
+		errs = append(errs, fmt.Errorf("LOANFLOW_PHONE_KEY: at least %d bytes are required", pseudonym.MinKeyLen))
+	}
+	if c.SyncBudget < 0 {
+		errs = append(errs, errors.New("LOANFLOW_SYNC_BUDGET: must not be negative"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("LOANFLOW_MAX_BODY_BYTES: at least 1024"))
+	}
+	if !strings.HasPrefix(c.BasePath, "/") && c.BasePath != "" {
+		errs = append(errs, errors.New("LOANFLOW_BASE_PATH: must start with /"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) tokens() []string {
+	var out []string
+	for _, t := range c.BearerTokens {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Run serves until ctx ends, then shuts down in order: stop taking HTTP and finish the
+// requests in flight, stop the failure consumer after its events in hand, stop the watcher,
+// drain the NATS connection.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("ingress config: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("service", "ingress")
+	hasher, err := pseudonym.New([]byte(cfg.PhoneKey))
+	if err != nil {
+		return err
+	}
+
+	nc, js, err := bus.Connect(cfg.Bus.URL, "ingress", log, cfg.NATSOptions...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
+			log.Warn("drain", "err", err)
+		}
+	}()
+	retry := failureRetry(cfg.Bus)
+	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
+		return err
+	}
+	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerFailures, retry); err != nil {
+		return err
+	}
+	kv, err := bus.EnsureBucket(ctx, js, topology.DecisionsBucket(cfg.Bus.Topology()))
+	if err != nil {
+		return err
+	}
+	st := &store{kv: kv}
+
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		}
+	}
+	retryAfter := max(int(cfg.RetryAfter.Round(time.Second)/time.Second), 1)
+	srv := &server{
+		log: log, store: st, watch: newWatcher(kv, log), pub: bus.NewPublisher(js, cfg.Bus.PublishTimeout),
+		hasher: hasher, budget: cfg.SyncBudget, retryAfter: fmt.Sprint(retryAfter), maxBody: cfg.MaxBodyBytes,
+		republishWithin: topology.DuplicateWindow - 30*time.Second,
+		ready: func() error {
+			if !nc.IsConnected() {
+				return errors.New("nats not connected")
+			}
+			return nil
+		},
+	}
+	for _, t := range cfg.tokens() {
+		srv.tokens = append(srv.tokens, sha256.Sum256([]byte(t)))
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.routes(cfg.BasePath),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	wg.Add(1)
+	go func() { defer wg.Done(); srv.watch.run(watchCtx) }()
+
+	consCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsumers()
+	consDone := make(chan struct{})
+	go func() {
+		defer close(consDone)
+		if err := bus.Run(consCtx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
+			Consumer: topology.ConsumerFailures, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
+			Handle:   markFailed(st),
+			Failures: bus.Failures{Stage: "ingress", Retry: retry, Logger: log},
+		}); err != nil {
+			errc <- fmt.Errorf("failure consumer: %w", err)
+		}
+	}()
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	log.Info("ingress listening", "addr", ln.Addr().String(), "base_path", cfg.BasePath, "sync_budget", cfg.SyncBudget)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("ingress shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Bus.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopConsumers()
+	<-consDone
+	stopWatch()
+	wg.Wait()
+	return runErr
+}
+
+// failureRetry is the failure marker's policy: marking is a KV write that must not be given up
+// on, so it retries for a long time.
+func failureRetry(s bus.Settings) topology.Retry {
+	r := s.Retry()
+	r.MaxDeliver = 1000
+	return r
+}
+
+// markFailed handles loan.application.failed.v1: the application's answer becomes failed
+// (a 500 with a message) unless it is already final.
+func markFailed(st *store) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		var ev events.ApplicationFailed
+		if err := bus.Decode(msg, &ev); err != nil {
+			// Undecodable, but the header still says whose it is.
+			ev.SearchID, ev.Stage, ev.Reason = msg.Metadata.Get(events.HeaderSearchID), "unknown", events.ReasonPoison
+			if ev.SearchID == "" {
+				return err
+			}
+		}
+		if !intake.ValidSearchID(ev.SearchID) {
+			return nil // no answer can be asked for it: the stage that failed logged it
+		}
+		return st.markFailed(msg.Context(), ev.SearchID, decisions.Failure{Stage: ev.Stage, Reason: ev.Reason})
+	}
+}

@@ -1,0 +1,378 @@
+package ingress_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/decisions"
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/services/ingress"
+)
+
+const token = "test-token-1"
+
+type env struct {
+	base string
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+}
+
+// start runs ingress against a fresh embedded NATS server on a free port.
+func start(t *testing.T, budget time.Duration) *env {
+	t.Helper()
+	srv := natstest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg ingress.Config
+	cfg.Bus = bus.Settings{URL: srv.ClientURL(), Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
+		BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second}
+	cfg.BasePath = "/integrations"
+	cfg.BearerTokens = []string{"old-token", token}
+	cfg.PhoneKey = "0123456789abcdef-test-key"
+	cfg.SyncBudget = budget
+	cfg.RetryAfter = 2 * time.Second
+	cfg.MaxBodyBytes = 4096
+	cfg.Listener = ln
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ingress.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingress.Run: %v", err)
+		}
+	})
+	_, js, err := bus.Connect(srv.ClientURL(), "test", cfg.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js}
+	waitFor(t, "ingress ready", func() bool {
+		kv, err := js.KeyValue(context.Background(), topology.BucketDecisions)
+		if err != nil {
+			return false
+		}
+		e.kv = kv
+		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return e
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (e *env) post(t *testing.T, tok, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.base, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) reply {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		t.Fatalf("answer is not a JSON object: %q", raw)
+	}
+	return r
+}
+
+// streamEvents returns the subjects and payloads of every event in LOANS.
+func (e *env) streamEvents(t *testing.T) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	s, err := e.js.Stream(ctx, topology.StreamLoans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		out[m.Subject] = append(out[m.Subject], string(m.Data))
+	}
+	return out
+}
+
+// decide plays offer assembly: it writes a done record for searchID.
+func (e *env) decide(t *testing.T, searchID string, ans partnerapi.DoneAnswer) {
+	t.Helper()
+	ctx := context.Background()
+	entry, err := e.kv.Get(ctx, searchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec decisions.Record
+	if err := json.Unmarshal(entry.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Status, rec.Answer = decisions.StatusDone, &ans
+	b, _ := json.Marshal(rec)
+	if _, err := e.kv.Update(ctx, searchID, b, entry.Revision()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loanBody(sid string) string {
+	return `{"search_id":"` + sid + `","product_type":"loan","phone_number":"9330445040","amount":500000,"term":24}`
+}
+
+func TestYandexBadExampleGives400WithExactProperties(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	r := e.post(t, token, `{"search_id":"bad-1","product_type":"loan","phone_number":"93304450","amount":"500000.00$","term":24}`)
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("status = %d, want 400: %s", r.status, r.raw)
+	}
+	want := map[string]any{
+		"search_id":  "bad-1",
+		"message":    "Поле phone_number должно содержать 10 цифр; поле amount должно быть числом",
+		"properties": []any{"phone_number", "amount"},
+	}
+	if !reflect.DeepEqual(r.body, want) {
+		t.Errorf("body = %v, want %v", r.body, want)
+	}
+	if got := e.streamEvents(t); len(got) != 0 {
+		t.Errorf("invalid input published %v", got)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	for _, tc := range []struct{ name, tok string }{{"missing", ""}, {"wrong", "nope"}} {
+		r := e.post(t, tc.tok, loanBody("auth-1"))
+		if r.status != http.StatusForbidden || r.body["search_id"] != "auth-1" || r.body["message"] == "" {
+			t.Errorf("%s token: %d %v, want 403 naming search_id", tc.name, r.status, r.body)
+		}
+	}
+	// Both configured tokens work (rotation).
+	if r := e.post(t, "old-token", `{"search_id":"auth-2"}`); r.status != http.StatusNotFound {
+		t.Errorf("old token: status %d, want 404 (authorised, unknown search_id)", r.status)
+	}
+	if got := e.streamEvents(t); len(got) != 0 {
+		t.Errorf("unauthorised input published %v", got)
+	}
+}
+
+func TestPollUnknownSearchID(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	r := e.post(t, token, `{"search_id":"never-sent"}`)
+	want := map[string]any{"search_id": "never-sent", "message": "Заявок с таким search_id не найдено"}
+	if r.status != http.StatusNotFound || !reflect.DeepEqual(r.body, want) {
+		t.Errorf("got %d %v, want 404 %v", r.status, r.body, want)
+	}
+}
+
+func TestPendingThenDoneByPollAndGet(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	r := e.post(t, token, loanBody("async-1"))
+	if r.status != http.StatusOK || !reflect.DeepEqual(r.body, map[string]any{"search_id": "async-1", "status": "pending"}) {
+		t.Fatalf("first answer %d %v, want pending", r.status, r.body)
+	}
+	if got := r.header.Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After = %q, want 2", got)
+	}
+	e.decide(t, "async-1", partnerapi.DoneAnswer{Name: "АО Банк", Decision: partnerapi.DecisionRejected})
+	r = e.post(t, token, `{"search_id":"async-1"}`)
+	want := map[string]any{"search_id": "async-1", "status": "done", "name": "АО Банк", "decision": "rejected", "data": nil}
+	if r.status != http.StatusOK || !reflect.DeepEqual(r.body, want) {
+		t.Errorf("poll: %d %v, want %v", r.status, r.body, want)
+	}
+	if _, present := r.body["data"]; !present {
+		t.Error(`rejected answer has no "data": null`)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.base+"/async-1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if g := do(t, req); g.status != http.StatusOK || !reflect.DeepEqual(g.body, want) {
+		t.Errorf("GET: %d %v, want %v", g.status, g.body, want)
+	}
+}
+
+func TestDecisionWithinBudgetAnswersDone(t *testing.T) {
+	e := start(t, 3*time.Second)
+	// Play offer assembly: decide each received application as soon as it is published.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		cons, err := e.js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.TypeApplicationReceived}})
+		if err != nil {
+			return
+		}
+		for ctx.Err() == nil {
+			m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				continue
+			}
+			var ev events.ApplicationReceived
+			_ = json.Unmarshal(m.Data(), &ev)
+			e.decide(t, ev.SearchID, partnerapi.DoneAnswer{Name: "АО Банк", Decision: partnerapi.DecisionRejected})
+		}
+	}()
+	start := time.Now()
+	r := e.post(t, token, loanBody("sync-1"))
+	if r.status != http.StatusOK || r.body["status"] != "done" {
+		t.Fatalf("answer %d %v, want done within the budget", r.status, r.body)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %v: the watcher did not wake the request", took)
+	}
+}
+
+func TestConcurrentIdenticalApplicationsPublishOnce(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	const n = 20
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = e.post(t, token, loanBody("dup-1")).status
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusOK {
+			t.Errorf("request %d: status %d, want 200", i, s)
+		}
+	}
+	if got := len(e.streamEvents(t)[events.TypeApplicationReceived]); got != 1 {
+		t.Errorf("received events = %d, want 1", got)
+	}
+}
+
+func TestConflictingRepeat(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	if r := e.post(t, token, loanBody("conf-1")); r.status != http.StatusOK {
+		t.Fatalf("first: %d", r.status)
+	}
+	r := e.post(t, token, `{"search_id":"conf-1","product_type":"loan","phone_number":"9330445040","amount":500001,"term":24}`)
+	if r.status != http.StatusBadRequest || !reflect.DeepEqual(r.body["properties"], []any{"search_id"}) || r.body["search_id"] != "conf-1" {
+		t.Errorf("conflict: %d %v, want 400 with properties [search_id]", r.status, r.body)
+	}
+	if got := len(e.streamEvents(t)[events.TypeApplicationReceived]); got != 1 {
+		t.Errorf("received events = %d, want 1", got)
+	}
+}
+
+func TestEventCarriesNoClearPhone(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	e.post(t, token, loanBody("pd-1"))
+	evs := e.streamEvents(t)[events.TypeApplicationReceived]
+	if len(evs) != 1 {
+		t.Fatalf("events = %v", evs)
+	}
+	if strings.Contains(evs[0], "9330445040") {
+		t.Errorf("event holds the clear phone: %s", evs[0])
+	}
+	var ev events.ApplicationReceived
+	if err := json.Unmarshal([]byte(evs[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.PhoneMask != "93******40" || len(ev.PhoneHash) != 64 || ev.Amount == nil || *ev.Amount != 500000_00 || ev.Term == nil || *ev.Term != 24 {
+		t.Errorf("event = %+v", ev)
+	}
+}
+
+func TestOversizedBody(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	r := e.post(t, token, `{"search_id":"big","pad":"`+strings.Repeat("x", 5000)+`"}`)
+	if r.status != http.StatusRequestEntityTooLarge || r.body["message"] == "" {
+		t.Errorf("got %d %v, want 413 with a message", r.status, r.body)
+	}
+}
+
+func TestMalformedJSON(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	r := e.post(t, token, `{"search_id": "x",}`)
+	if r.status != http.StatusBadRequest || r.body["message"] == "" {
+		t.Errorf("got %d %v, want 400 with a message", r.status, r.body)
+	}
+	if _, ok := r.body["search_id"]; !ok {
+		t.Error("error body has no search_id")
+	}
+}
+
+func TestFailedEventAnswers500(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	e.post(t, token, loanBody("fail-1"))
+	msg, err := bus.NewEvent(events.TypeApplicationFailed, "fail-1", bus.Trace{}, events.ApplicationFailed{SearchID: "fail-1", Stage: "scoring", Reason: events.ReasonRetriesExhausted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.NewPublisher(e.js, time.Second).Publish(events.TypeApplicationFailed, msg); err != nil {
+		t.Fatal(err)
+	}
+	var r reply
+	waitFor(t, "failed answer", func() bool { r = e.post(t, token, `{"search_id":"fail-1"}`); return r.status != http.StatusOK })
+	if r.status != http.StatusInternalServerError || r.body["search_id"] != "fail-1" || r.body["message"] == "" {
+		t.Errorf("got %d %v, want 500 with a message", r.status, r.body)
+	}
+	if strings.Contains(r.raw, "scoring") || strings.Contains(r.raw, "retries") {
+		t.Errorf("500 leaks internals: %s", r.raw)
+	}
+}
+
+func TestUnknownRouteAndMethodAreJSON(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	req, _ := http.NewRequest(http.MethodPut, e.base, bytes.NewReader(nil))
+	if r := do(t, req); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d", r.status)
+	}
+	req, _ = http.NewRequest(http.MethodGet, strings.TrimSuffix(e.base, "/loan_approval")+"/nope", nil)
+	if r := do(t, req); r.status != http.StatusNotFound {
+		t.Errorf("unknown path: %d", r.status)
+	}
+}
