@@ -115,8 +115,9 @@ func (s *server) pollByGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, searchID, err)
 		return
 	}
-	if err := intake.CheckSearchID(searchID); err != nil {
-		s.invalid(w, r, err)
+	if !intake.ValidSearchID(searchID) {
+		// No application can have such an id: the resource does not exist.
+		writeError(w, r, s.log, "", &Error{Code: CodeNotFound, Message: msgNotFound})
 		return
 	}
 	s.answer(w, r, searchID, start.Add(s.budget))

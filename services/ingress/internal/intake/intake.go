@@ -30,15 +30,6 @@ func ValidSearchID(id string) bool { return searchIDPattern.MatchString(id) }
 // SearchIDRule is the clause naming the search_id rule.
 const SearchIDRule = "поле search_id должно содержать от 1 до 128 символов: латинские буквы, цифры, «-» или «_»"
 
-// CheckSearchID returns *Error when id breaks the search_id rule (for the GET extension, where
-// the id comes from the path).
-func CheckSearchID(id string) error {
-	if ValidSearchID(id) {
-		return nil
-	}
-	return &Error{Fields: []FieldError{{"search_id", SearchIDRule}}}
-}
-
 // FieldError is one failing field and the reason, as a Russian clause.
 type FieldError struct {
 	Field  string
