@@ -3,9 +3,13 @@
 // contracts/topology, plus the middleware that turns a failing event into
 // loan.application.failed.v1 instead of a redelivery loop.
 //
-// It exists because the watermill-nats adapter cannot meet the project's messaging rules
-// (ephemeral consumers, one stream per topic, unmarshal failures that loop forever); see
-// docs/messaging.md.
+// It exists because the watermill-nats adapter cannot meet the project's messaging rules: its
+// JetStream publisher sends to a subject named after the stream (dotted topics fail), its
+// consumers are ephemeral or short-lived and created by the adapter, it picks Nats-Msg-Id from
+// random UUIDs, and a message that fails to unmarshal is neither acked nor terminated, so it
+// loops forever. Here streams and durable consumers come from contracts/topology, the
+// deduplication id comes from search_id and the event type, and every message ends acked,
+// nacked with back-off, or terminated.
 package bus
 
 import (
