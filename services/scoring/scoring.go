@@ -1,0 +1,206 @@
+// Package scoring decides each received application by a versioned policy and the client's
+// profile, and publishes loan.application.scored.v1 with the decision and its reason codes.
+package scoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/scoring/internal/policy"
+	"github.com/loanflow/loanflow/services/scoring/internal/profile"
+)
+
+// Config is everything scoring reads from its environment.
+type Config struct {
+	Bus bus.Settings
+	// PolicyFile is the policy YAML; empty uses the documented default policy.
+	PolicyFile string `env:"LOANFLOW_POLICY_FILE"`
+	// PhoneKey keys the phone hash client profiles are stored under (import only: the
+	// service itself only ever sees hashes).
+	PhoneKey string `env:"LOANFLOW_PHONE_KEY"`
+
+	Logger      *slog.Logger  `env:"-"`
+	NATSOptions []nats.Option `env:"-"`
+}
+
+func (c Config) policy() (*policy.Policy, error) {
+	if c.PolicyFile == "" {
+		return policy.Default()
+	}
+	return policy.Load(c.PolicyFile)
+}
+
+// Run scores applications until ctx ends. A policy that does not load stops it before it
+// consumes anything.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("service", "scoring")
+	pol, err := cfg.policy()
+	if err != nil {
+		return fmt.Errorf("scoring policy: %w", err)
+	}
+	nc, js, err := bus.Connect(cfg.Bus.URL, "scoring", log, cfg.NATSOptions...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
+			log.Warn("drain", "err", err)
+		}
+	}()
+	retry := cfg.Bus.Retry()
+	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
+		return err
+	}
+	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerScoring, retry); err != nil {
+		return err
+	}
+	clients, err := bus.EnsureBucket(ctx, js, topology.ClientsBucket(cfg.Bus.Topology()))
+	if err != nil {
+		return err
+	}
+	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
+	s := &scorer{policy: pol, clients: clients, pub: pub}
+	log.Info("scoring", "policy_version", pol.Version())
+	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
+		Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
+		Handle:   s.score,
+		Failures: bus.Failures{Stage: "scoring", Retry: retry, Publisher: pub, Logger: log},
+	})
+}
+
+type scorer struct {
+	policy  *policy.Policy
+	clients jetstream.KeyValue
+	pub     *bus.Publisher
+}
+
+// score decides one application. It is idempotent: the same event gives the same decision,
+// and the scored event's Nats-Msg-Id makes a repeat publish a no-op.
+func (s *scorer) score(msg *message.Message) error {
+	var ev events.ApplicationReceived
+	if err := bus.Decode(msg, &ev); err != nil {
+		return err
+	}
+	if ev.SearchID == "" || !ev.ProductType.Valid() {
+		return bus.Permanent(errors.New("received event without search_id or with an unknown product_type"))
+	}
+	client, err := s.profile(msg.Context(), ev.PhoneHash)
+	if err != nil {
+		return err
+	}
+	d := s.policy.Decide(policy.Application{ProductType: ev.ProductType, Amount: ev.Amount, Term: ev.Term}, client)
+	out, err := bus.NewEvent(events.TypeApplicationScored, ev.SearchID, bus.TraceOf(msg), events.ApplicationScored{
+		SearchID:      ev.SearchID,
+		ProductType:   ev.ProductType,
+		Amount:        ev.Amount,
+		Term:          ev.Term,
+		Outcome:       d.Outcome,
+		Approval:      d.Approval,
+		Grade:         d.Grade,
+		MaxAmount:     d.MaxAmount,
+		ReasonCodes:   d.ReasonCodes,
+		PolicyVersion: d.PolicyVersion,
+		ScoredAt:      time.Now().UTC(),
+	})
+	if err != nil {
+		return err
+	}
+	out.SetContext(msg.Context())
+	return s.pub.Publish(events.TypeApplicationScored, out)
+}
+
+// profile returns the client's profile, or nil when the bank does not know the client.
+func (s *scorer) profile(ctx context.Context, phoneHash string) (*profile.Profile, error) {
+	if phoneHash == "" {
+		return nil, nil
+	}
+	e, err := s.clients.Get(ctx, phoneHash)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client profile: %w", err)
+	}
+	var p profile.Profile
+	if err := json.Unmarshal(e.Value(), &p); err == nil {
+		err = p.Validate()
+	}
+	if err != nil {
+		// A profile the service cannot read is the bank's data problem, not the event's:
+		// retrying will not fix it, so the application fails and is looked into.
+		return nil, bus.Permanent(fmt.Errorf("client profile is invalid: %w", err))
+	}
+	return &p, nil
+}
+
+// ImportStats sums up one import.
+type ImportStats = profile.Stats
+
+// Import loads a client file (CSV or JSON Lines, by extension) into the clients bucket under
+// keyed hashes of the phone numbers. Bad lines are reported with their numbers and skipped.
+// Progress, when not nil, gets a line every 10,000 records.
+func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (ImportStats, error) {
+	hasher, err := pseudonym.New([]byte(cfg.PhoneKey))
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("LOANFLOW_PHONE_KEY: %w", err)
+	}
+	format, err := profile.FormatFromPath(path)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	defer f.Close()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	nc, js, err := bus.Connect(cfg.Bus.URL, "scoring-import", log, cfg.NATSOptions...)
+	if err != nil {
+		return ImportStats{}, err
+	}
+	defer nc.Close()
+	kv, err := bus.EnsureBucket(ctx, js, topology.ClientsBucket(cfg.Bus.Topology()))
+	if err != nil {
+		return ImportStats{}, err
+	}
+	n := 0
+	start := time.Now()
+	stats, err := profile.Read(f, format, hasher, func(e profile.Entry) error {
+		b, err := json.Marshal(e.Profile)
+		if err != nil {
+			return err
+		}
+		if _, err := kv.Put(ctx, e.Key, b); err != nil {
+			return fmt.Errorf("line %d: store profile: %w", e.Line, err)
+		}
+		if n++; progress != nil && n%10000 == 0 {
+			fmt.Fprintf(progress, "%d profiles imported (%.0f/s)\n", n, float64(n)/time.Since(start).Seconds())
+		}
+		return nil
+	})
+	if err != nil {
+		return stats, err
+	}
+	return stats, nc.Flush()
+}

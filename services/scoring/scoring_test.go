@@ -1,0 +1,209 @@
+package scoring_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/scoring"
+)
+
+const phoneKey = "scoring-test-key-0123456789"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func config(url string) scoring.Config {
+	return scoring.Config{
+		Bus: bus.Settings{URL: url, Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
+			BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second},
+		PhoneKey: phoneKey,
+		Logger:   quiet,
+	}
+}
+
+// startScoring imports the test clients and runs scoring; it returns a JetStream handle.
+func startScoring(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv := natstest.Start(t)
+	cfg := config(srv.ClientURL())
+	stats, err := scoring.Import(context.Background(), cfg, "testdata/clients.csv", nil)
+	if err != nil || stats.Imported != 5 {
+		t.Fatalf("import: %+v, %v", stats, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- scoring.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("scoring.Run: %v", err)
+		}
+	})
+	_, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func received(t *testing.T, js jetstream.JetStream, searchID, phone string, product partnerapi.ProductType, amount partnerapi.Money, term int) {
+	t.Helper()
+	h, _ := pseudonym.New([]byte(phoneKey))
+	ev := events.ApplicationReceived{SearchID: searchID, ProductType: product, PhoneHash: h.Phone(phone), PhoneMask: pseudonym.Mask(phone)}
+	if product == partnerapi.ProductLoan {
+		ev.Amount, ev.Term = &amount, &term
+	}
+	msg, err := bus.NewEvent(events.TypeApplicationReceived, searchID, bus.Trace{CorrelationID: "c-" + searchID}, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.NewPublisher(js, time.Second).Publish(events.TypeApplicationReceived, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next waits for the first event of type typ about searchID.
+func next(t *testing.T, js jetstream.JetStream, typ, searchID string, v any) jetstream.Msg {
+	t.Helper()
+	cons, err := js.OrderedConsumer(context.Background(), topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{typ}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			continue
+		}
+		if m.Headers().Get(events.HeaderSearchID) == searchID {
+			if err := json.Unmarshal(m.Data(), v); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+	}
+	t.Fatalf("no %s for %s", typ, searchID)
+	return nil
+}
+
+func TestDecisions(t *testing.T) {
+	js := startScoring(t)
+	tests := []struct {
+		searchID, phone string
+		product         partnerapi.ProductType
+		amount          partnerapi.Money
+		term            int
+		outcome         events.Outcome
+		approval        partnerapi.OfferDecision
+		reason          string
+	}{
+		{"unknown-loan", "9001234567", partnerapi.ProductLoan, 200000_00, 24, events.OutcomeApproved, partnerapi.OfferPreApproved, "UNKNOWN_CLIENT"},
+		{"known-loan", "9330445040", partnerapi.ProductLoan, 1500000_00, 36, events.OutcomeApproved, partnerapi.OfferFullApproved, "KNOWN_CLIENT"},
+		{"stop-list", "9037654321", partnerapi.ProductLoan, 100000_00, 12, events.OutcomeRejected, "", "STOP_LIST"},
+		{"grade-d", "9998887766", partnerapi.ProductCreditCard, 0, 0, events.OutcomeRejected, "", "GRADE_NOT_ELIGIBLE"},
+		{"over-indebted", "9265550101", partnerapi.ProductLoan, 500000_00, 12, events.OutcomeRejected, "", "DTI_EXCEEDED"},
+		{"term-too-long", "9001234567", partnerapi.ProductLoan, 100000_00, 240, events.OutcomeRejected, "", "TERM_OUT_OF_RANGE"},
+	}
+	for _, tt := range tests {
+		received(t, js, tt.searchID, tt.phone, tt.product, tt.amount, tt.term)
+	}
+	for _, tt := range tests {
+		t.Run(tt.searchID, func(t *testing.T) {
+			var got events.ApplicationScored
+			m := next(t, js, events.TypeApplicationScored, tt.searchID, &got)
+			if got.Outcome != tt.outcome || got.Approval != tt.approval || !contains(got.ReasonCodes, tt.reason) {
+				t.Errorf("scored %+v, want %s %s with %s", got, tt.outcome, tt.approval, tt.reason)
+			}
+			if got.PolicyVersion == "" {
+				t.Error("no policy version")
+			}
+			if c := m.Headers().Get(events.HeaderCorrelationID); c != "c-"+tt.searchID {
+				t.Errorf("correlation id %q not carried over", c)
+			}
+		})
+	}
+}
+
+func TestUndecodableEventFailsTheApplication(t *testing.T) {
+	js := startScoring(t)
+	if _, err := js.PublishMsg(context.Background(), newRaw("poison-s", []byte("{nope"))); err != nil {
+		t.Fatal(err)
+	}
+	var f events.ApplicationFailed
+	next(t, js, events.TypeApplicationFailed, "poison-s", &f)
+	if f.Stage != "scoring" || f.Reason != events.ReasonPoison {
+		t.Errorf("failure = %+v", f)
+	}
+}
+
+func TestBadPolicyStopsBeforeConsuming(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := config(srv.ClientURL())
+	cfg.PolicyFile = filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(cfg.PolicyFile, []byte("version: x\nloan: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := scoring.Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "policy.yaml") {
+		t.Fatalf("Run = %v, want an error naming the policy file", err)
+	}
+}
+
+func TestImportReportsBadLinesAndStoresNoPhone(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := config(srv.ClientURL())
+	stats, err := scoring.Import(context.Background(), cfg, "testdata/mixed.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Imported != 1 || stats.Rejected != 1 || len(stats.Errors) != 1 || stats.Errors[0].Line != 3 {
+		t.Errorf("stats = %+v, want line 3 rejected", stats)
+	}
+	_, js, _ := bus.Connect(srv.ClientURL(), "test", quiet)
+	kv, err := js.KeyValue(context.Background(), topology.BucketClients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		e, _ := kv.Get(context.Background(), k)
+		if strings.Contains(k, "9330445040") || strings.Contains(string(e.Value()), "9330445040") {
+			t.Errorf("clients bucket holds the phone in clear: %s = %s", k, e.Value())
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newRaw(searchID string, data []byte) *nats.Msg {
+	m := nats.NewMsg(events.TypeApplicationReceived)
+	m.Data = data
+	m.Header.Set(events.HeaderSearchID, searchID)
+	m.Header.Set(events.HeaderEventType, events.TypeApplicationReceived)
+	return m
+}
