@@ -140,7 +140,8 @@ func (s *scorer) profile(ctx context.Context, phoneHash string) (*profile.Profil
 		return nil, fmt.Errorf("client profile: %w", err)
 	}
 	var p profile.Profile
-	if err := json.Unmarshal(e.Value(), &p); err == nil {
+	err = json.Unmarshal(e.Value(), &p)
+	if err == nil {
 		err = p.Validate()
 	}
 	if err != nil {
