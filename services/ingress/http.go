@@ -57,7 +57,9 @@ func (s *server) routes(base string) http.Handler {
 		r.Post(partnerapi.Path, s.loanApproval)
 		r.Get(partnerapi.Path+"/{search_id}", s.pollByGet)
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.ready(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})

@@ -1,6 +1,6 @@
 module github.com/loanflow/loanflow/services/scoring
 
-go 1.26
+go 1.26.0
 
 replace github.com/loanflow/loanflow/contracts => ../../contracts
 
