@@ -1,10 +1,58 @@
 module github.com/loanflow/loanflow/tests
 
-go 1.26
+go 1.26.0
+
 replace github.com/loanflow/loanflow/contracts => ../contracts
+
 replace github.com/loanflow/loanflow/pkg => ../pkg
+
 replace github.com/loanflow/loanflow/deploy/allinone => ../deploy/allinone
+
 replace github.com/loanflow/loanflow/services/ingress => ../services/ingress
+
 replace github.com/loanflow/loanflow/services/scoring => ../services/scoring
+
 replace github.com/loanflow/loanflow/services/offers => ../services/offers
+
 replace github.com/loanflow/loanflow/services/audit => ../services/audit
+
+require (
+	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/loanflow/loanflow/contracts v0.0.0-00010101000000-000000000000
+	github.com/loanflow/loanflow/deploy/allinone v0.0.0-00010101000000-000000000000
+	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
+	github.com/nats-io/nats.go v1.55.0
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	github.com/getkin/kin-openapi v0.152.0 // indirect
+	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
+	github.com/loanflow/loanflow/services/audit v0.0.0-00010101000000-000000000000 // indirect
+	github.com/loanflow/loanflow/services/ingress v0.0.0-00010101000000-000000000000 // indirect
+	github.com/loanflow/loanflow/services/offers v0.0.0-00010101000000-000000000000 // indirect
+	github.com/loanflow/loanflow/services/scoring v0.0.0-00010101000000-000000000000 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/oasdiff/yaml v0.1.1 // indirect
+	github.com/oasdiff/yaml3 v0.0.14 // indirect
+	github.com/oklog/ulid v1.3.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/sony/gobreaker v1.0.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)

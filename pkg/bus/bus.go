@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,40 +59,117 @@ func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Con
 	return nc, js, nil
 }
 
-// EnsureStreams creates or updates the LOANS and AUDIT streams from their declarations.
+// EnsureStreams creates the LOANS and AUDIT streams, or updates them when their declaration
+// changed. A stream that already matches is left alone: services start concurrently, and
+// needless updates would race each other for nothing.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o topology.Options) error {
 	for _, cfg := range []jetstream.StreamConfig{topology.LoansStream(o), topology.AuditStream(o)} {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
 }
 
-// EnsureConsumer creates or updates the named durable consumer from its declaration.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err = js.CreateStream(ctx, want); err == nil || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		s, err = js.Stream(ctx, want.Name) // created meanwhile by another service
+	}
+	if err != nil {
+		return err
+	}
+	if sameStream(s.CachedInfo().Config, want) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
+}
+
+// sameStream compares the settings the declarations set; the server fills in the rest.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
+		have.Retention == want.Retention && have.Discard == want.Discard && have.MaxAge == want.MaxAge &&
+		have.Storage == want.Storage && have.Replicas == want.Replicas && have.Duplicates == want.Duplicates &&
+		have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge && have.AllowDirect == want.AllowDirect
+}
+
+// EnsureConsumer creates the named durable consumer from its declaration, or updates it when
+// the declaration changed.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, name string, r topology.Retry) error {
-	stream, cfg, err := topology.Consumer(name, r)
+	stream, want, err := topology.Consumer(name, r)
 	if err != nil {
 		return err
 	}
 	// The server may deliver a few more times than the stage's own attempts: those extra
 	// deliveries only retry publishing the failure event, so that it cannot be lost.
-	if cfg.MaxDeliver > 0 {
-		cfg.MaxDeliver += ReportAttempts
+	if want.MaxDeliver > 0 {
+		want.MaxDeliver += ReportAttempts
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, stream, cfg); err != nil {
+	c, err := js.Consumer(ctx, stream, name)
+	if err == nil {
+		have := c.CachedInfo().Config
+		if have.FilterSubject == want.FilterSubject && have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+			have.MaxAckPending == want.MaxAckPending && have.Description == want.Description && have.AckPolicy == want.AckPolicy {
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("ensure consumer %s on %s: %w", name, stream, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, stream, want); err != nil {
 		return fmt.Errorf("ensure consumer %s on %s: %w", name, stream, err)
 	}
 	return nil
 }
 
-// EnsureBucket creates or updates a KV bucket from its declaration.
-func EnsureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+// EnsureBucket opens a KV bucket, creating it from its declaration or updating it when the
+// declaration changed.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, want.Bucket)
+	if err == nil {
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ensure bucket %s: %w", want.Bucket, err)
+		}
+		if st.TTL() == want.TTL && st.History() == int64(want.History) {
+			if s, ok := st.(*jetstream.KeyValueBucketStatus); !ok || (s.StreamInfo().Config.Replicas == want.Replicas && s.StreamInfo().Config.Description == want.Description) {
+				return kv, nil
+			}
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("ensure bucket %s: %w", want.Bucket, err)
+	}
+	kv, err = js.CreateOrUpdateKeyValue(ctx, want)
 	if err != nil {
-		return nil, fmt.Errorf("ensure bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("ensure bucket %s: %w", want.Bucket, err)
 	}
 	return kv, nil
+}
+
+// EnsureTopology declares everything at once: both streams, every durable consumer and both
+// buckets. The all-in-one and provisioning run it before any service starts.
+func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) error {
+	o := s.Topology()
+	if err := EnsureStreams(ctx, js, o); err != nil {
+		return err
+	}
+	for name, r := range map[string]topology.Retry{
+		topology.ConsumerScoring: s.Retry(), topology.ConsumerOffers: s.Retry(),
+		topology.ConsumerFailures: s.MarkerRetry(), topology.ConsumerAudit: s.AuditRetry(),
+	} {
+		if err := EnsureConsumer(ctx, js, name, r); err != nil {
+			return err
+		}
+	}
+	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o)} {
+		if _, err := EnsureBucket(ctx, js, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Drain drains the connection (pending publishes and subscriptions flushed) and waits for it

@@ -66,3 +66,19 @@ func (s Settings) Retry() topology.Retry {
 	r.MaxAckPending = max(r.MaxAckPending, s.Concurrency*4)
 	return r
 }
+
+// MarkerRetry is the failure marker's policy: marking an application failed is a KV write that
+// must not be given up on, so it retries for a long time.
+func (s Settings) MarkerRetry() topology.Retry {
+	r := s.Retry()
+	r.MaxDeliver = 1000
+	return r
+}
+
+// AuditRetry is the audit's policy: the audit must be complete, so it retries an event with
+// back-off until the AUDIT stream takes it.
+func (s Settings) AuditRetry() topology.Retry {
+	r := s.Retry()
+	r.MaxDeliver = 100000
+	return r
+}

@@ -54,10 +54,7 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Warn("drain", "err", err)
 		}
 	}()
-	// The audit must be complete: it never gives up on an event, it retries with back-off
-	// until the AUDIT stream takes it.
-	retry := cfg.Bus.Retry()
-	retry.MaxDeliver = 100000
+	retry := cfg.Bus.AuditRetry()
 	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
 		return err
 	}

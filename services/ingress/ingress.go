@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Warn("drain", "err", err)
 		}
 	}()
-	retry := failureRetry(cfg.Bus)
+	retry := cfg.Bus.MarkerRetry()
 	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
 		return err
 	}
@@ -195,14 +195,6 @@ func Run(ctx context.Context, cfg Config) error {
 	stopWatch()
 	wg.Wait()
 	return runErr
-}
-
-// failureRetry is the failure marker's policy: marking is a KV write that must not be given up
-// on, so it retries for a long time.
-func failureRetry(s bus.Settings) topology.Retry {
-	r := s.Retry()
-	r.MaxDeliver = 1000
-	return r
 }
 
 // markFailed handles loan.application.failed.v1: the application's answer becomes failed

@@ -1,0 +1,20 @@
+// Command loanflow runs the whole system in one process: an embedded NATS server with
+// JetStream and the ingress, scoring, offers and audit services. `make run` starts it.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/loanflow/loanflow/deploy/allinone"
+	"github.com/loanflow/loanflow/pkg/service"
+)
+
+func main() {
+	var cfg allinone.Config
+	os.Exit(service.Main("loanflow", &cfg, func(ctx context.Context, log *slog.Logger) error {
+		cfg.Logger = log
+		return allinone.Run(ctx, cfg)
+	}))
+}
