@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -82,12 +83,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, search
 	writeJSON(w, status(e.Code), partnerapi.ErrorAnswer{SearchID: e.SearchID, Message: e.Message, Properties: e.Properties})
 }
 
+// writeJSON writes v as strict JSON. HTML escaping is off: the answers are read by Yandex, not
+// embedded in pages, and proposal links should read as the URLs they are.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"search_id":"","message":"`+msgInternal+`"}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		code = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"search_id":"","message":"` + msgInternal + `"}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }

@@ -201,6 +201,9 @@ func TestLoanForUnknownClientIsPreApproved(t *testing.T) {
 	if name, _ := a.body["name"].(string); name == "" {
 		t.Error("no bank name")
 	}
+	if strings.Contains(string(a.raw), `\u0026`) {
+		t.Errorf("links are HTML-escaped: %s", a.raw)
+	}
 }
 
 func TestCreditCard(t *testing.T) {
