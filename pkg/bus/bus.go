@@ -195,3 +195,32 @@ func Drain(nc *nats.Conn, timeout time.Duration) error {
 		return errors.New("drain nats connection: timed out")
 	}
 }
+
+// Conn is a service's connection: the NATS connection, its JetStream handle, and the streams
+// ensured. Close drains it, last in a graceful shutdown.
+type Conn struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// Open connects as the named service and ensures the streams every service uses.
+func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts ...nats.Option) (*Conn, error) {
+	nc, js, err := Connect(s.URL, name, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := EnsureStreams(ctx, js, s.Topology()); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout}, nil
+}
+
+// Close drains the connection, logging a drain that did not finish.
+func (c *Conn) Close() {
+	if err := Drain(c.NC, c.timeout); err != nil {
+		c.log.Warn("drain", "err", err)
+	}
+}

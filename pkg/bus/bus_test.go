@@ -83,17 +83,6 @@ func run(t *testing.T, js jetstream.JetStream, r topology.Retry, handle message.
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // failures reads every loan.application.failed.v1 in the stream.
 func failures(t *testing.T, js jetstream.JetStream) []events.ApplicationFailed {
 	t.Helper()
@@ -157,8 +146,8 @@ func TestEveryEventHandledAndAcked(t *testing.T) {
 	for i := range n {
 		publishReceived(t, pub, "s"+string(rune('a'+i%26))+string(rune('a'+i/26)))
 	}
-	waitFor(t, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
-	waitFor(t, "all acks", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
+	natstest.WaitFor(t, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
+	natstest.WaitFor(t, "all acks", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
 	for id, corr := range seen {
 		if corr != "corr-"+id {
 			t.Errorf("%s: correlation id %q, want %q", id, corr, "corr-"+id)
@@ -193,8 +182,8 @@ func TestTransientErrorRetriesThenFailsOnce(t *testing.T) {
 		return errors.New("downstream unavailable")
 	})
 	publishReceived(t, bus.NewPublisher(js, time.Second), "flaky")
-	waitFor(t, "failure event", func() bool { return len(failures(t, js)) == 1 })
-	waitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
+	natstest.WaitFor(t, "failure event", func() bool { return len(failures(t, js)) == 1 })
+	natstest.WaitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra redelivery to show
 	if got, want := int(calls.Load()), r.MaxDeliver; got != want {
 		t.Errorf("handler calls = %d, want %d (MaxDeliver)", got, want)
@@ -221,8 +210,8 @@ func TestPoisonEventFailsAtOnceAndNeverLoops(t *testing.T) {
 	if err := bus.NewPublisher(js, time.Second).Publish(events.TypeApplicationReceived, msg); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "failure event", func() bool { return len(failures(t, js)) == 1 })
-	waitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
+	natstest.WaitFor(t, "failure event", func() bool { return len(failures(t, js)) == 1 })
+	natstest.WaitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
 	time.Sleep(100 * time.Millisecond)
 	if got := calls.Load(); got != 1 {
 		t.Errorf("handler calls = %d, want 1", got)
@@ -243,8 +232,8 @@ func TestPanicIsRetriedLikeAnError(t *testing.T) {
 		return nil
 	})
 	publishReceived(t, bus.NewPublisher(js, time.Second), "panics-once")
-	waitFor(t, "second delivery", func() bool { return calls.Load() == 2 })
-	waitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
+	natstest.WaitFor(t, "second delivery", func() bool { return calls.Load() == 2 })
+	natstest.WaitFor(t, "message settled", func() bool { a, p := pendingOf(t, js); return a == 0 && p == 0 })
 	if got := failures(t, js); len(got) != 0 {
 		t.Errorf("failures = %v, want none", got)
 	}

@@ -1,12 +1,15 @@
-// Package natstest starts a real embedded NATS server with JetStream for a test, on a free
-// port and a temporary directory, and stops it when the test ends.
+// Package natstest helps tests run against a real NATS server: it starts an embedded server
+// with JetStream on a free port and a temporary directory, stops it when the test ends, and
+// gives quick test settings and a wait that polls for what the system does.
 package natstest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/embeddednats"
 )
 
@@ -26,4 +29,26 @@ func StartIn(tb testing.TB, dir string) *server.Server {
 	}
 	tb.Cleanup(func() { embeddednats.Stop(srv) })
 	return srv
+}
+
+// Settings are messaging settings for tests: one replica, quick retries, short timeouts.
+func Settings(url string) bus.Settings {
+	return bus.Settings{
+		URL: url, Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
+		BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second,
+		Concurrency: 4, ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+// WaitFor polls cond until it holds, failing the test after 20 seconds. Tests wait for what
+// the system does, never for a fixed time.
+func WaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -45,19 +45,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("audit config: LOANFLOW_PHONE_KEY: %w", err)
 	}
-	nc, js, err := bus.Connect(cfg.Bus.URL, "audit", log, cfg.NATSOptions...)
+	conn, err := bus.Open(ctx, cfg.Bus, "audit", log, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
-			log.Warn("drain", "err", err)
-		}
-	}()
-	retry := cfg.Bus.AuditRetry()
-	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
-		return err
-	}
+	defer conn.Close()
+	js, retry := conn.JS, cfg.Bus.AuditRetry()
 	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerAudit, retry); err != nil {
 		return err
 	}

@@ -22,11 +22,6 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func settings(url string) bus.Settings {
-	return bus.Settings{URL: url, Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
-		BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second}
-}
-
 // startAudit runs the audit service against a fresh server and returns a JetStream handle.
 func startAudit(t *testing.T) jetstream.JetStream {
 	t.Helper()
@@ -34,7 +29,7 @@ func startAudit(t *testing.T) jetstream.JetStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- audit.Run(ctx, audit.Config{Bus: settings(srv.ClientURL()), PhoneKey: "audit-test-key-0123456789", Logger: quiet})
+		done <- audit.Run(ctx, audit.Config{Bus: natstest.Settings(srv.ClientURL()), PhoneKey: "audit-test-key-0123456789", Logger: quiet})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -73,17 +68,6 @@ func auditCount(t *testing.T, js jetstream.JetStream) uint64 {
 	return info.State.Msgs
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestEveryEventRecordedOnceChainedAndReplayable(t *testing.T) {
 	js := startAudit(t)
 	publish(t, js, events.TypeApplicationReceived, "app-1", events.ApplicationReceived{SearchID: "app-1", ProductType: "loan", PhoneHash: strings.Repeat("ab", 32), PhoneMask: "93******40"})
@@ -99,7 +83,7 @@ func TestEveryEventRecordedOnceChainedAndReplayable(t *testing.T) {
 	}
 	publish(t, js, events.TypeApplicationFailed, "app-3", map[string]any{"search_id": "app-3", "stage": "scoring", "phone_number": "9330445040"})
 
-	waitFor(t, "six audit records", func() bool { return auditCount(t, js) == 6 })
+	natstest.WaitFor(t, "six audit records", func() bool { return auditCount(t, js) == 6 })
 
 	// The whole chain verifies from the genesis.
 	s, _ := js.Stream(context.Background(), topology.StreamAudit)
@@ -153,13 +137,13 @@ func TestRestartContinuesTheChain(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- audit.Run(ctx, audit.Config{Bus: settings(srv.ClientURL()), PhoneKey: "audit-test-key-0123456789", Logger: quiet})
+			done <- audit.Run(ctx, audit.Config{Bus: natstest.Settings(srv.ClientURL()), PhoneKey: "audit-test-key-0123456789", Logger: quiet})
 		}()
 		_, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "audit records", func() bool { return auditCount(t, js) == uint64(events) })
+		natstest.WaitFor(t, "audit records", func() bool { return auditCount(t, js) == uint64(events) })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

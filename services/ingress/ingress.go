@@ -100,19 +100,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	nc, js, err := bus.Connect(cfg.Bus.URL, "ingress", log, cfg.NATSOptions...)
+	conn, err := bus.Open(ctx, cfg.Bus, "ingress", log, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
-			log.Warn("drain", "err", err)
-		}
-	}()
-	retry := cfg.Bus.MarkerRetry()
-	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
-		return err
-	}
+	defer conn.Close()
+	nc, js, retry := conn.NC, conn.JS, cfg.Bus.MarkerRetry()
 	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerFailures, retry); err != nil {
 		return err
 	}

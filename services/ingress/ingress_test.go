@@ -42,8 +42,7 @@ func start(t *testing.T, budget time.Duration) *env {
 		t.Fatal(err)
 	}
 	var cfg ingress.Config
-	cfg.Bus = bus.Settings{URL: srv.ClientURL(), Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
-		BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second}
+	cfg.Bus = natstest.Settings(srv.ClientURL())
 	cfg.BasePath = "/integrations"
 	cfg.BearerTokens = []string{"old-token", token}
 	cfg.PhoneKey = "0123456789abcdef-test-key"
@@ -66,7 +65,7 @@ func start(t *testing.T, budget time.Duration) *env {
 		t.Fatal(err)
 	}
 	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js}
-	waitFor(t, "ingress ready", func() bool {
+	natstest.WaitFor(t, "ingress ready", func() bool {
 		kv, err := js.KeyValue(context.Background(), topology.BucketDecisions)
 		if err != nil {
 			return false
@@ -80,17 +79,6 @@ func start(t *testing.T, budget time.Duration) *env {
 		return resp.StatusCode == http.StatusOK
 	})
 	return e
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 type reply struct {
@@ -356,7 +344,7 @@ func TestFailedEventAnswers500(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r reply
-	waitFor(t, "failed answer", func() bool { r = e.post(t, token, `{"search_id":"fail-1"}`); return r.status != http.StatusOK })
+	natstest.WaitFor(t, "failed answer", func() bool { r = e.post(t, token, `{"search_id":"fail-1"}`); return r.status != http.StatusOK })
 	if r.status != http.StatusInternalServerError || r.body["search_id"] != "fail-1" || r.body["message"] == "" {
 		t.Errorf("got %d %v, want 500 with a message", r.status, r.body)
 	}

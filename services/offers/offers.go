@@ -53,19 +53,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("offers catalog: %w", err)
 	}
-	nc, js, err := bus.Connect(cfg.Bus.URL, "offers", log, cfg.NATSOptions...)
+	conn, err := bus.Open(ctx, cfg.Bus, "offers", log, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
-			log.Warn("drain", "err", err)
-		}
-	}()
-	retry := cfg.Bus.Retry()
-	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
-		return err
-	}
+	defer conn.Close()
+	js, retry := conn.JS, cfg.Bus.Retry()
 	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerOffers, retry); err != nil {
 		return err
 	}

@@ -24,8 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func startOffers(t *testing.T) (jetstream.JetStream, jetstream.KeyValue) {
 	t.Helper()
 	srv := natstest.Start(t)
-	cfg := offers.Config{Bus: bus.Settings{URL: srv.ClientURL(), Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
-		BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second}, Logger: quiet}
+	cfg := offers.Config{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet}
 	_, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
 	if err != nil {
 		t.Fatal(err)

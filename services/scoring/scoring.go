@@ -56,19 +56,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("scoring policy: %w", err)
 	}
-	nc, js, err := bus.Connect(cfg.Bus.URL, "scoring", log, cfg.NATSOptions...)
+	conn, err := bus.Open(ctx, cfg.Bus, "scoring", log, cfg.NATSOptions...)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := bus.Drain(nc, cfg.Bus.ShutdownTimeout); err != nil {
-			log.Warn("drain", "err", err)
-		}
-	}()
-	retry := cfg.Bus.Retry()
-	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
-		return err
-	}
+	defer conn.Close()
+	js, retry := conn.JS, cfg.Bus.Retry()
 	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerScoring, retry); err != nil {
 		return err
 	}

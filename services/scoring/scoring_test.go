@@ -29,8 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func config(url string) scoring.Config {
 	return scoring.Config{
-		Bus: bus.Settings{URL: url, Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3,
-			BackOff: []time.Duration{10 * time.Millisecond}, AckWait: 5 * time.Second, Concurrency: 4, ShutdownTimeout: 5 * time.Second},
+		Bus:      natstest.Settings(url),
 		PhoneKey: phoneKey,
 		Logger:   quiet,
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/deploy/allinone"
 	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/natstest"
 )
 
 const (
@@ -391,7 +392,7 @@ func TestNoClearPhoneAnywhere(t *testing.T) {
 	js := s.js()
 	ctx := context.Background()
 	// Audit records are written after the events: wait until every event has its record.
-	waitFor(t, "audit to catch up", func() bool {
+	natstest.WaitFor(t, "audit to catch up", func() bool {
 		loans, _ := js.Stream(ctx, topology.StreamLoans)
 		audit, _ := js.Stream(ctx, topology.StreamAudit)
 		li, err1 := loans.Info(ctx)
@@ -406,17 +407,6 @@ func TestNoClearPhoneAnywhere(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
