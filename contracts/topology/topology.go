@@ -47,6 +47,10 @@ const (
 	BucketDecisions = "loan_decisions"
 	// BucketClients holds one client profile per keyed hash of a phone number.
 	BucketClients = "clients"
+	// BucketAuditCheckpoints holds the signed checkpoints of the audit chain, outside it.
+	BucketAuditCheckpoints = "audit_checkpoints"
+	// CheckpointKey is the key of the latest checkpoint; history keeps the earlier ones.
+	CheckpointKey = "latest"
 )
 
 // Durable consumers.
@@ -137,6 +141,17 @@ func ClientsBucket(o Options) jetstream.KeyValueConfig {
 		Bucket:      BucketClients,
 		Description: "client profiles by keyed hash of the phone number",
 		History:     1,
+		Storage:     o.Storage,
+		Replicas:    o.Replicas,
+	}
+}
+
+// AuditCheckpointsBucket declares the audit_checkpoints bucket.
+func AuditCheckpointsBucket(o Options) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      BucketAuditCheckpoints,
+		Description: "signed checkpoints of the AUDIT chain",
+		History:     64,
 		Storage:     o.Storage,
 		Replicas:    o.Replicas,
 	}

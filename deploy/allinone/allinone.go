@@ -7,6 +7,7 @@ package allinone
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -98,13 +99,17 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	phoneKey, err := secret(cfg.Ingress.PhoneKey, filepath.Join(cfg.DataDir, "phone.key"), 32)
+	phoneKey, err := secret(cfg.Ingress.PhoneKey, filepath.Join(cfg.DataDir, "phone.key"), randomHex(32))
 	if err != nil {
 		return nil, fmt.Errorf("phone key: %w", err)
 	}
+	signingKey, err := secret(cfg.Audit.SigningKey, filepath.Join(cfg.DataDir, "audit-signing.key"), randomBase64(32))
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
 	tokens := cfg.Ingress.BearerTokens
 	if len(tokens) == 0 {
-		tok, err := secret("", filepath.Join(cfg.DataDir, "bearer.token"), 24)
+		tok, err := secret("", filepath.Join(cfg.DataDir, "bearer.token"), randomHex(24))
 		if err != nil {
 			return nil, fmt.Errorf("bearer token: %w", err)
 		}
@@ -136,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	in.NATSOptions, sc.NATSOptions, of.NATSOptions, au.NATSOptions = connect(&in.Bus), connect(&sc.Bus), connect(&of.Bus), connect(&au.Bus)
 	in.Logger, sc.Logger, of.Logger, au.Logger = log, log, log, log
 	in.Listener, in.BearerTokens, in.PhoneKey = ln, tokens, phoneKey
-	sc.PhoneKey, au.PhoneKey = phoneKey, phoneKey
+	sc.PhoneKey, au.PhoneKey, au.SigningKey = phoneKey, phoneKey, signingKey
 
 	// Declare everything once before the services start, so that they find it in place.
 	if err := provision(ctx, srv, in.Bus); err != nil {
@@ -214,9 +219,9 @@ func provision(ctx context.Context, srv *server.Server, s bus.Settings) error {
 	return nil
 }
 
-// secret returns value when set; otherwise the secret kept in file, generating n random bytes
-// (hex) into it on first use so that restarts keep the same secret.
-func secret(value, file string, n int) (string, error) {
+// secret returns value when set; otherwise the secret kept in file, writing fresh into it on
+// first use so that restarts keep the same secret.
+func secret(value, file, fresh string) (string, error) {
 	if value != "" {
 		return value, nil
 	}
@@ -227,16 +232,20 @@ func secret(value, file string, n int) (string, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
+	if err := os.WriteFile(file, []byte(fresh+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	s := hex.EncodeToString(b)
-	if err := os.WriteFile(file, []byte(s+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return s, nil
+	return fresh, nil
 }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails: crypto/rand panics rather than return short
+	return b
+}
+
+func randomHex(n int) string    { return hex.EncodeToString(randomBytes(n)) }
+func randomBase64(n int) string { return base64.StdEncoding.EncodeToString(randomBytes(n)) }
 
 func splitHostPort(addr string) (string, int, error) {
 	host, p, err := net.SplitHostPort(addr)

@@ -149,8 +149,8 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Ke
 	return kv, nil
 }
 
-// EnsureTopology declares everything at once: both streams, every durable consumer and both
-// buckets. The all-in-one and provisioning run it before any service starts.
+// EnsureTopology declares everything at once: both streams, every durable consumer and every
+// bucket. The all-in-one and provisioning run it before any service starts.
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	o := s.Topology()
 	if err := EnsureStreams(ctx, js, o); err != nil {
@@ -164,7 +164,7 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 			return err
 		}
 	}
-	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o)} {
+	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o), topology.AuditCheckpointsBucket(o)} {
 		if _, err := EnsureBucket(ctx, js, b); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -50,7 +51,22 @@ type system struct {
 type options struct {
 	dir    string
 	budget time.Duration
+	// logs, when set, receives every log line at debug level.
+	logs io.Writer
 }
+
+// syncBuffer is a bytes.Buffer safe for the services' concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // start runs the all-in-one on free ports and a data directory, stopped when the test ends.
 func start(t *testing.T, o options) *system {
@@ -66,6 +82,9 @@ func start(t *testing.T, o options) *system {
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if o.logs != nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	cfg.Ingress.BearerTokens = []string{token}
 	cfg.Ingress.PhoneKey = "e2e-phone-key-0123456789"
@@ -383,7 +402,8 @@ func TestPoisonEventEndsIn500(t *testing.T) {
 }
 
 func TestNoClearPhoneAnywhere(t *testing.T) {
-	s := start(t, options{budget: 2 * time.Second})
+	logs := &syncBuffer{}
+	s := start(t, options{budget: 2 * time.Second, logs: logs})
 	phones := []string{knownA, unknown, stopListed}
 	for i, p := range phones {
 		s.until(s.post(loan("e2e-pd-"+string(rune('a'+i)), p, 100000, 12)).body["search_id"].(string))
@@ -399,7 +419,17 @@ func TestNoClearPhoneAnywhere(t *testing.T) {
 		ai, err2 := audit.Info(ctx)
 		return err1 == nil && err2 == nil && ai.State.Msgs >= li.State.Msgs
 	})
-	for _, name := range []string{topology.StreamLoans, topology.StreamAudit, "KV_" + topology.BucketDecisions, "KV_" + topology.BucketClients} {
+	// A bad request and an unknown poll log too.
+	s.post(`{"search_id":"e2e-pd-bad","product_type":"loan","phone_number":"` + knownA + `","amount":"x","term":12}`)
+	for _, p := range phones {
+		if strings.Contains(logs.String(), p) {
+			t.Errorf("the logs hold the clear phone %s", p)
+		}
+	}
+	if !strings.Contains(logs.String(), apiPath) {
+		t.Error("the log capture saw nothing: the scan proves nothing")
+	}
+	for _, name := range []string{topology.StreamLoans, topology.StreamAudit, "KV_" + topology.BucketDecisions, "KV_" + topology.BucketClients, "KV_" + topology.BucketAuditCheckpoints} {
 		for _, m := range s.streamMessages(name) {
 			for _, p := range phones {
 				if strings.Contains(string(m.Data), p) || strings.Contains(m.Subject, p) {

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/audit/internal/chain"
+)
+
+// writer is the chain's single appender. It reads the audit consumer in batches, appends one
+// record per event in stream order and publishes them pipelined, each expecting the stream's
+// last sequence to be its predecessor: two writers can never fork the chain, they only make
+// each other re-read the head. It acks an event only once its record is stored, and never
+// gives up on one: a batch that cannot be stored is retried with back-off.
+//
+// Watermill's router hands messages to handlers one by one in parallel; the chain needs them
+// in order and in batches, so the writer reads the consumer with nats.go directly.
+type writer struct {
+	js          jetstream.JetStream
+	hasher      *pseudonym.Hasher
+	log         *slog.Logger
+	key         ed25519.PrivateKey
+	checkpoints jetstream.KeyValue
+	timeout     time.Duration
+	interval    time.Duration
+	batch       int
+	backoff     []time.Duration
+
+	chain *chain.Chain
+	// recent holds the LOANS sequences of the latest records: an event redelivered after its
+	// record was stored (a lost ack, a restart) is recognised and not recorded twice.
+	recent *seqSet
+
+	checkpointedSeq uint64
+	checkpointedAt  time.Time
+}
+
+func (w *writer) run(ctx context.Context, cons jetstream.Consumer) error {
+	for ctx.Err() == nil {
+		b, err := cons.Fetch(w.batch, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			w.log.Warn("audit fetch", "err", err)
+			sleep(ctx, 250*time.Millisecond)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range b.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			w.log.Warn("audit fetch", "err", err)
+		}
+		if len(msgs) > 0 {
+			w.record(ctx, msgs)
+		}
+		if time.Since(w.checkpointedAt) >= w.interval {
+			w.checkpoint(ctx)
+		}
+	}
+	// The batch in hand is finished (or left for redelivery); vouch for what was written.
+	w.checkpoint(context.WithoutCancel(ctx))
+	return nil
+}
+
+// record appends one batch, retrying until every event is recorded or ctx ends.
+func (w *writer) record(ctx context.Context, msgs []jetstream.Msg) {
+	slices.SortFunc(msgs, func(a, b jetstream.Msg) int { return compareSeq(streamSeq(a), streamSeq(b)) })
+	for attempt := 0; ; attempt++ {
+		var todo []jetstream.Msg
+		for _, m := range msgs {
+			if w.recent.has(streamSeq(m)) {
+				_ = m.Ack() // recorded before: a redelivery
+				continue
+			}
+			todo = append(todo, m)
+		}
+		if len(todo) == 0 {
+			return
+		}
+		stored, err := w.append(ctx, todo)
+		for _, m := range todo[:stored] {
+			w.recent.add(streamSeq(m))
+			if aerr := m.Ack(); aerr != nil {
+				w.log.Warn("audit ack", "err", aerr)
+			}
+		}
+		if err == nil {
+			return
+		}
+		w.log.Error("audit append failed, retrying", "stored", stored, "pending", len(todo)-stored, "attempt", attempt+1, "err", err)
+		msgs = todo[stored:]
+		for _, m := range msgs {
+			_ = m.InProgress() // keep them ours while we retry
+		}
+		if rerr := w.resync(context.WithoutCancel(ctx)); rerr != nil {
+			w.log.Error("audit head resync failed", "err", rerr)
+		}
+		if !sleep(ctx, w.delay(attempt)) {
+			return // shutting down: the rest is redelivered to the next writer
+		}
+	}
+}
+
+// append seals and publishes records for msgs, pipelined, and returns how many of them (a
+// prefix: each expects its predecessor) the stream has stored.
+func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	seqs := make([]uint64, 0, len(msgs))
+	var perr error
+	for _, m := range msgs {
+		rec, err := w.chain.Append(w.recordOf(m))
+		if err != nil {
+			perr = fmt.Errorf("seal record for LOANS %d: %w", streamSeq(m), err)
+			break
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			perr = err
+			break
+		}
+		f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: topology.AuditSubject(subjectToken(rec.SearchID)), Data: data},
+			jetstream.WithExpectLastSequence(rec.Seq-1),
+			jetstream.WithMsgID("audit:"+strconv.FormatUint(rec.SourceSeq, 10)))
+		if err != nil {
+			perr = err
+			break
+		}
+		futures, seqs = append(futures, f), append(seqs, rec.Seq)
+	}
+	timer := time.NewTimer(w.timeout)
+	defer timer.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate || ack.Sequence != seqs[i] {
+				return i, fmt.Errorf("record %d stored as %d (duplicate %v)", seqs[i], ack.Sequence, ack.Duplicate)
+			}
+		case err := <-f.Err():
+			return i, fmt.Errorf("record %d: %w", seqs[i], err)
+		case <-timer.C:
+			return i, fmt.Errorf("record %d: no acknowledgement within %v", seqs[i], w.timeout)
+		}
+	}
+	return len(futures), perr
+}
+
+// recordOf builds the record of one event. Payloads are pseudonymised; one that is not JSON is
+// recorded as its size and digest, never its bytes (they could hold anything).
+func (w *writer) recordOf(m jetstream.Msg) chain.Record {
+	h := m.Headers()
+	eventType := h.Get(events.HeaderEventType)
+	if eventType == "" {
+		eventType = m.Subject()
+	}
+	payload, err := chain.Pseudonymise(m.Data(), w.hasher)
+	if err != nil {
+		sum := sha256.Sum256(m.Data())
+		payload, _ = json.Marshal(map[string]any{"undecodable": true, "bytes": len(m.Data()), "sha256": hex.EncodeToString(sum[:])})
+	}
+	return chain.Record{
+		Time:          time.Now().UTC(),
+		EventType:     eventType,
+		SearchID:      h.Get(events.HeaderSearchID),
+		Stage:         chain.StageOf(eventType, payload),
+		CorrelationID: h.Get(events.HeaderCorrelationID),
+		SourceSeq:     streamSeq(m),
+		Payload:       payload,
+	}
+}
+
+// resync re-reads the chain's head and the recent records from the stream.
+func (w *writer) resync(ctx context.Context) error {
+	s, err := w.js.Stream(ctx, topology.StreamAudit)
+	if err != nil {
+		return fmt.Errorf("audit stream: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("audit stream info: %w", err)
+	}
+	headSeq, headHash := uint64(0), chain.GenesisHash
+	var sources []uint64 // newest first
+	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(sources) < w.recent.capacity(); seq-- {
+		raw, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("audit record %d: %w", seq, err)
+		}
+		rec, err := chain.ParseRecord(raw.Data)
+		if err != nil {
+			// A record that does not parse was not written by a writer: the chain continues
+			// from it all the same, and verify reports it.
+			if headSeq == 0 {
+				return fmt.Errorf("audit head %d does not parse: %w", seq, err)
+			}
+			continue
+		}
+		if headSeq == 0 {
+			headSeq, headHash = seq, rec.Hash
+		}
+		sources = append(sources, rec.SourceSeq)
+	}
+	w.recent.reset()
+	for i := len(sources) - 1; i >= 0; i-- {
+		w.recent.add(sources[i])
+	}
+	c, err := chain.NewChain(headSeq, headHash)
+	if err != nil {
+		return err
+	}
+	w.chain = c
+	return nil
+}
+
+// checkpoint signs the head and stores it outside the chain, when it moved.
+func (w *writer) checkpoint(ctx context.Context) {
+	w.checkpointedAt = time.Now()
+	seq, hash := w.chain.Head()
+	if seq == 0 || seq == w.checkpointedSeq {
+		return
+	}
+	cp, err := chain.SignCheckpoint(w.key, seq, hash, time.Now())
+	if err != nil {
+		w.log.Error("audit checkpoint", "err", err)
+		return
+	}
+	b, _ := json.Marshal(cp)
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	if _, err := w.checkpoints.Put(ctx, topology.CheckpointKey, b); err != nil {
+		w.log.Warn("audit checkpoint not stored", "seq", seq, "err", err)
+		return
+	}
+	w.checkpointedSeq = seq
+}
+
+func (w *writer) delay(attempt int) time.Duration {
+	if len(w.backoff) == 0 {
+		return time.Second
+	}
+	return w.backoff[min(attempt, len(w.backoff)-1)]
+}
+
+func streamSeq(m jetstream.Msg) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.Sequence.Stream
+}
+
+func compareSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// subjectToken keeps the subject valid whatever the header held.
+func subjectToken(searchID string) string {
+	if len(searchID) > 128 {
+		return ""
+	}
+	for i := 0; i < len(searchID); i++ {
+		c := searchID[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return ""
+		}
+	}
+	return searchID
+}
+
+// seqSet is a bounded set of sequences that forgets the oldest first.
+type seqSet struct {
+	ring []uint64
+	next int
+	full bool
+	set  map[uint64]struct{}
+}
+
+func newSeqSet(n int) *seqSet {
+	return &seqSet{ring: make([]uint64, max(n, 1)), set: make(map[uint64]struct{}, n)}
+}
+
+func (s *seqSet) has(seq uint64) bool { _, ok := s.set[seq]; return ok }
+func (s *seqSet) capacity() int       { return len(s.ring) }
+
+func (s *seqSet) add(seq uint64) {
+	if s.has(seq) {
+		return
+	}
+	if s.full {
+		delete(s.set, s.ring[s.next])
+	}
+	s.ring[s.next] = seq
+	s.set[seq] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+	s.full = s.full || s.next == 0
+}
+
+func (s *seqSet) reset() {
+	clear(s.set)
+	s.next, s.full = 0, false
+}
