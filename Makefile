@@ -8,7 +8,7 @@ BIN      := bin
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test test-short lint fmt tidy modules-standalone clean
+.PHONY: run build test lint fmt tidy modules-standalone bench clean
 
 ## run: start embedded NATS and all four services in one process (Ctrl-C stops it cleanly)
 run:
@@ -35,6 +35,11 @@ lint:
 ## modules-standalone: every module builds on its own go.mod, as a team building one service would
 modules-standalone:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./... >/dev/null) || { echo "module $$m does not build alone"; exit 1; }; done
+
+## bench: the benchmarks (figures in README's Performance section)
+bench:
+	$(GO) test -run x -bench . -benchtime 3x ./services/audit/
+	$(GO) test -run x -bench . ./services/audit/internal/chain/
 
 ## fmt: format every module
 fmt:
