@@ -229,13 +229,14 @@ func (w *writer) resync(ctx context.Context) error {
 	return nil
 }
 
-// checkpoint signs the head and stores it outside the chain, when it moved.
+// checkpoint signs the head and stores it outside the chain, when it moved. The first records
+// are checkpointed at once; then at most once an interval.
 func (w *writer) checkpoint(ctx context.Context) {
-	w.checkpointedAt = time.Now()
 	seq, hash := w.chain.Head()
 	if seq == 0 || seq == w.checkpointedSeq {
 		return
 	}
+	w.checkpointedAt = time.Now()
 	cp, err := chain.SignCheckpoint(w.key, seq, hash, time.Now())
 	if err != nil {
 		w.log.Error("audit checkpoint", "err", err)
