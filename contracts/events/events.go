@@ -97,7 +97,8 @@ type ApplicationFailed struct {
 	SearchID string `json:"search_id"`
 	// Stage is the service that gave up: ingress, scoring, offers or audit.
 	Stage string `json:"stage"`
-	// Reason is a stable code: "poison" (undecodable or invalid event), "retries_exhausted".
+	// Reason is a stable code: "poison" (undecodable or invalid event), "retries_exhausted",
+	// "timeout" (undecided at the answer deadline).
 	Reason string `json:"reason"`
 	// Detail describes the last error for operators; it never holds personal data.
 	Detail     string    `json:"detail"`
@@ -110,4 +111,6 @@ type ApplicationFailed struct {
 const (
 	ReasonPoison           = "poison"
 	ReasonRetriesExhausted = "retries_exhausted"
+	// ReasonTimeout: the application was still undecided at the answer deadline.
+	ReasonTimeout = "timeout"
 )

@@ -19,6 +19,8 @@ const (
 	StreamLoans = "LOANS"
 	// StreamAudit holds the hash-chained audit records, one subject per search_id.
 	StreamAudit = "AUDIT"
+	// StreamDeadLetter holds a copy of every event a stage gave up on, with the reason.
+	StreamDeadLetter = "DEADLETTER"
 )
 
 // Subjects.
@@ -29,6 +31,8 @@ const (
 	AuditSubjectPrefix = "audit.v1."
 	// SubjectAudit is every audit record.
 	SubjectAudit = AuditSubjectPrefix + ">"
+	// DeadLetterPrefix starts a dead letter's subject; the stage that gave up follows.
+	DeadLetterPrefix = "deadletter."
 	// AuditNoSearchID stands in the subject of a record whose event carried no search_id.
 	AuditNoSearchID = "_none"
 )
@@ -59,6 +63,7 @@ const (
 	ConsumerOffers   = "offers"           // LOANS, loan.application.scored.v1
 	ConsumerAudit    = "audit"            // LOANS, loan.>
 	ConsumerFailures = "ingress-failures" // LOANS, loan.application.failed.v1: marks the answer failed
+	ConsumerDeadline = "ingress-deadline" // LOANS, loan.application.received.v1: fails what is undecided in time
 )
 
 // Options sizes the declarations for a deployment.
@@ -120,6 +125,22 @@ func AuditStream(o Options) jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
+	}
+}
+
+// DeadLetterStream declares the DEADLETTER stream: events no retry could process, kept for
+// operators to inspect and, once the cause is fixed, to publish again.
+func DeadLetterStream(o Options) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamDeadLetter,
+		Description: "loanflow events a stage gave up on",
+		Subjects:    []string{DeadLetterPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      o.LoansMaxAge,
+		Storage:     o.Storage,
+		Replicas:    o.Replicas,
+		Duplicates:  DuplicateWindow,
 	}
 }
 
@@ -205,6 +226,7 @@ var consumerDecls = map[string]consumerDecl{
 	ConsumerOffers:   {StreamLoans, events.TypeApplicationScored, "offers: assembles answers from scored applications"},
 	ConsumerAudit:    {StreamLoans, SubjectLoans, "audit: records every pipeline event"},
 	ConsumerFailures: {StreamLoans, events.TypeApplicationFailed, "ingress: marks failed applications"},
+	ConsumerDeadline: {StreamLoans, events.TypeApplicationReceived, "ingress: fails applications undecided at the answer deadline"},
 }
 
 // Consumer declares the durable consumer name and returns the stream it reads.
@@ -227,5 +249,5 @@ func Consumer(name string, r Retry) (stream string, cfg jetstream.ConsumerConfig
 
 // ConsumerNames lists every durable consumer.
 func ConsumerNames() []string {
-	return []string{ConsumerScoring, ConsumerOffers, ConsumerAudit, ConsumerFailures}
+	return []string{ConsumerScoring, ConsumerOffers, ConsumerAudit, ConsumerFailures, ConsumerDeadline}
 }

@@ -59,11 +59,11 @@ func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Con
 	return nc, js, nil
 }
 
-// EnsureStreams creates the LOANS and AUDIT streams, or updates them when their declaration
+// EnsureStreams creates the LOANS, AUDIT and DEADLETTER streams, or updates them when their declaration
 // changed. A stream that already matches is left alone: services start concurrently, and
 // needless updates would race each other for nothing.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o topology.Options) error {
-	for _, cfg := range []jetstream.StreamConfig{topology.LoansStream(o), topology.AuditStream(o)} {
+	for _, cfg := range []jetstream.StreamConfig{topology.LoansStream(o), topology.AuditStream(o), topology.DeadLetterStream(o)} {
 		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
@@ -159,6 +159,7 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 	for name, r := range map[string]topology.Retry{
 		topology.ConsumerScoring: s.Retry(), topology.ConsumerOffers: s.Retry(),
 		topology.ConsumerFailures: s.MarkerRetry(), topology.ConsumerAudit: s.AuditRetry(),
+		topology.ConsumerDeadline: s.MarkerRetry(),
 	} {
 		if err := EnsureConsumer(ctx, js, name, r); err != nil {
 			return err

@@ -219,6 +219,19 @@ func TestPoisonEventFailsAtOnceAndNeverLoops(t *testing.T) {
 	if f := failures(t, js)[0]; f.Reason != events.ReasonPoison || f.SearchID != "poison-1" {
 		t.Errorf("failure = %+v", f)
 	}
+	// The event itself is kept on the dead-letter stream, with why.
+	dl, err := js.Stream(context.Background(), topology.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dl.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatalf("dead letter: %v", err)
+	}
+	if string(m.Data) != "{not json" || m.Subject != topology.DeadLetterPrefix+"scoring" ||
+		m.Header.Get(bus.HeaderDeadReason) != events.ReasonPoison || m.Header.Get(bus.HeaderDeadSubject) != events.TypeApplicationReceived {
+		t.Errorf("dead letter %s %q %v", m.Subject, m.Data, m.Header)
+	}
 }
 
 func TestPanicIsRetriedLikeAnError(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -17,7 +18,14 @@ const (
 	MetaDelivered = "nats.num_delivered"
 	MetaStreamSeq = "nats.stream_seq"
 	metaTerminate = "nats.terminate"
+	metaDefer     = "nats.defer"
 )
+
+// Defer has the subscriber deliver the message again after d instead of acking it: a timer
+// kept by JetStream, which survives restarts. The handler returns nil.
+func Defer(msg *message.Message, d time.Duration) {
+	msg.Metadata.Set(metaDefer, strconv.FormatInt(int64(max(d, time.Millisecond)), 10))
+}
 
 // Trace is what an event carries from the HTTP request that caused it.
 type Trace struct {

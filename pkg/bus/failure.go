@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -76,6 +77,10 @@ func (f Failures) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			reason = events.ReasonPoison
 		}
 		if f.Publisher != nil {
+			if perr := f.deadLetter(msg, reason, err, delivered); perr != nil {
+				log.Error("event failed and could not be dead-lettered, will retry", "publish_err", perr)
+				return nil, perr
+			}
 			if perr := f.publishFailure(msg, reason, err, delivered); perr != nil {
 				log.Error("event failed and the failure could not be published, will retry", "publish_err", perr)
 				return nil, perr
@@ -85,6 +90,31 @@ func (f Failures) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		msg.Metadata.Set(metaTerminate, "1")
 		return nil, nil
 	}
+}
+
+// Headers of a dead letter, beside the original event's own.
+const (
+	HeaderDeadReason     = "Loanflow-Dead-Reason"
+	HeaderDeadDetail     = "Loanflow-Dead-Detail"
+	HeaderDeadSubject    = "Loanflow-Dead-Subject"
+	HeaderDeadStreamSeq  = "Loanflow-Dead-Stream-Seq"
+	HeaderDeadDeliveries = "Loanflow-Dead-Deliveries"
+)
+
+// deadLetter keeps a copy of the event given up on, with why, on the DEADLETTER stream.
+func (f Failures) deadLetter(msg *message.Message, reason string, cause error, delivered uint64) error {
+	dl := message.NewMessage("dead:"+msg.UUID, msg.Payload)
+	for k, v := range msg.Metadata {
+		dl.Metadata.Set(k, v)
+	}
+	dl.Metadata.Set(events.HeaderMsgID, "dead:"+msg.UUID)
+	dl.Metadata.Set(HeaderDeadReason, reason)
+	dl.Metadata.Set(HeaderDeadDetail, cause.Error())
+	dl.Metadata.Set(HeaderDeadSubject, msg.Metadata.Get(MetaSubject))
+	dl.Metadata.Set(HeaderDeadStreamSeq, msg.Metadata.Get(MetaStreamSeq))
+	dl.Metadata.Set(HeaderDeadDeliveries, strconv.FormatUint(delivered, 10))
+	dl.SetContext(msg.Context())
+	return f.Publisher.Publish(topology.DeadLetterPrefix+f.Stage, dl)
 }
 
 func (f Failures) publishFailure(msg *message.Message, reason string, cause error, delivered uint64) error {

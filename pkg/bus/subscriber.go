@@ -145,7 +145,9 @@ func (s *Subscriber) handle(m jetstream.Msg, out chan<- *message.Message, stop <
 		select {
 		case <-msg.Acked():
 			var err error
-			if msg.Metadata.Get(metaTerminate) != "" {
+			if d, perr := strconv.ParseInt(msg.Metadata.Get(metaDefer), 10, 64); perr == nil {
+				err = m.NakWithDelay(time.Duration(d))
+			} else if msg.Metadata.Get(metaTerminate) != "" {
 				err = m.Term()
 			} else {
 				err = m.Ack()

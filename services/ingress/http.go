@@ -42,7 +42,14 @@ type server struct {
 	// its event again: inside JetStream's duplicate window the repeat cannot double it.
 	republishWithin time.Duration
 	ready           func() error
+	// natsTimeout bounds the NATS calls of one request; connected says whether NATS is
+	// reachable at all, so that an outage is answered at once.
+	natsTimeout time.Duration
+	connected   func() bool
 }
+
+// errNATSDown is the internal cause of the 500 answered while NATS is unreachable.
+var errNATSDown = errors.New("nats unreachable")
 
 func (s *server) routes(base string) http.Handler {
 	r := chi.NewRouter()
@@ -127,7 +134,12 @@ func (s *server) pollByGet(w http.ResponseWriter, r *http.Request) {
 
 // apply records a new application and publishes it once, or recognises a repeat.
 func (s *server) apply(w http.ResponseWriter, r *http.Request, app *partnerapi.Application, deadline time.Time) {
-	ctx := r.Context()
+	if !s.connected() {
+		writeError(w, r, s.log, app.SearchID, errNATSDown)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.natsTimeout+time.Until(deadline))
+	defer cancel()
 	fp := intake.Fingerprint(s.hasher, app)
 	now := time.Now().UTC()
 	rec := decisions.Record{
@@ -184,7 +196,17 @@ func (s *server) publish(ctx context.Context, app *partnerapi.Application, fp st
 // answer waits until the application is final or the deadline passes, then answers from the
 // bucket: the watcher only wakes the wait, Get decides.
 func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string, deadline time.Time) {
-	ctx := r.Context()
+	if !s.connected() {
+		// Answer what is known; what is not cannot be answered now.
+		if rec, ok := s.store.cache.get(searchID); ok {
+			s.render(w, r, rec)
+			return
+		}
+		writeError(w, r, s.log, searchID, errNATSDown)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.natsTimeout+time.Until(deadline))
+	defer cancel()
 	wake, cancel := s.watch.subscribe(searchID)
 	defer cancel()
 	var timer *time.Timer
@@ -212,6 +234,9 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string,
 		case <-timer.C:
 			deadline = time.Time{}
 		case <-ctx.Done():
+			if r.Context().Err() == nil { // our NATS bound ran out, not the caller
+				writeError(w, r, s.log, searchID, ctx.Err())
+			}
 			return
 		}
 	}

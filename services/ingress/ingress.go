@@ -44,6 +44,15 @@ type Config struct {
 	RetryAfter time.Duration `env:"LOANFLOW_RETRY_AFTER" envDefault:"1s"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `env:"LOANFLOW_MAX_BODY_BYTES" envDefault:"65536"`
+	// AnswerDeadline is how long an application may stay undecided before it fails with
+	// reason timeout (Yandex is promised an answer within two minutes).
+	AnswerDeadline time.Duration `env:"LOANFLOW_ANSWER_DEADLINE" envDefault:"120s"`
+	// NATSTimeout bounds every NATS call an HTTP request makes: with NATS unreachable the
+	// answer is a quick 500, never a hang.
+	NATSTimeout time.Duration `env:"LOANFLOW_NATS_TIMEOUT" envDefault:"2s"`
+	// CacheSize is how many final answers are kept in memory to answer polls while NATS is
+	// unreachable.
+	CacheSize int `env:"LOANFLOW_ANSWER_CACHE" envDefault:"100000"`
 
 	// Listener, when set, is used instead of listening on Addr (tests and the all-in-one).
 	Listener net.Listener `env:"-"`
@@ -51,6 +60,21 @@ type Config struct {
 	Logger *slog.Logger `env:"-"`
 	// NATSOptions are extra connection options (the all-in-one connects in process).
 	NATSOptions []nats.Option `env:"-"`
+}
+
+// withDefaults fills settings left zero by a config built in code (tests, the all-in-one)
+// with the documented defaults.
+func (c Config) withDefaults() Config {
+	if c.AnswerDeadline == 0 {
+		c.AnswerDeadline = 120 * time.Second
+	}
+	if c.NATSTimeout == 0 {
+		c.NATSTimeout = 2 * time.Second
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 100000
+	}
+	return c
 }
 
 func (c Config) validate() error {
@@ -63,6 +87,9 @@ func (c Config) validate() error {
 	}
 	if c.SyncBudget < 0 {
 		errs = append(errs, errors.New("LOANFLOW_SYNC_BUDGET: must not be negative"))
+	}
+	if c.AnswerDeadline < 0 || c.NATSTimeout < 0 || c.CacheSize < 0 {
+		errs = append(errs, errors.New("LOANFLOW_ANSWER_DEADLINE, LOANFLOW_NATS_TIMEOUT, LOANFLOW_ANSWER_CACHE: must not be negative"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("LOANFLOW_MAX_BODY_BYTES: at least 1024"))
@@ -87,6 +114,7 @@ func (c Config) tokens() []string {
 // requests in flight, stop the failure consumer after its events in hand, stop the watcher,
 // drain the NATS connection.
 func Run(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("ingress config: %w", err)
 	}
@@ -106,14 +134,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	nc, js, retry := conn.NC, conn.JS, cfg.Bus.MarkerRetry()
-	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerFailures, retry); err != nil {
-		return err
+	for _, name := range []string{topology.ConsumerFailures, topology.ConsumerDeadline} {
+		if err := bus.EnsureConsumer(ctx, js, name, retry); err != nil {
+			return err
+		}
 	}
 	kv, err := bus.EnsureBucket(ctx, js, topology.DecisionsBucket(cfg.Bus.Topology()))
 	if err != nil {
 		return err
 	}
-	st := &store{kv: kv}
+	st := &store{kv: kv, cache: newAnswerCache(cfg.CacheSize)}
 
 	ln := cfg.Listener
 	if ln == nil {
@@ -122,9 +152,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	retryAfter := max(int(cfg.RetryAfter.Round(time.Second)/time.Second), 1)
+	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
 	srv := &server{
-		log: log, store: st, watch: newWatcher(kv, log), pub: bus.NewPublisher(js, cfg.Bus.PublishTimeout),
-		hasher: hasher, budget: cfg.SyncBudget, retryAfter: fmt.Sprint(retryAfter), maxBody: cfg.MaxBodyBytes,
+		log: log, store: st, watch: newWatcher(kv, st.cache, log), pub: pub, natsTimeout: cfg.NATSTimeout,
+		connected: nc.IsConnected,
+		hasher:    hasher, budget: cfg.SyncBudget, retryAfter: fmt.Sprint(retryAfter), maxBody: cfg.MaxBodyBytes,
 		republishWithin: topology.DuplicateWindow - 30*time.Second,
 		ready: func() error {
 			if !nc.IsConnected() {
@@ -157,10 +189,14 @@ func Run(ctx context.Context, cfg Config) error {
 	consDone := make(chan struct{})
 	go func() {
 		defer close(consDone)
+		failures := bus.Failures{Stage: "ingress", Retry: retry, Logger: log}
+		dl := &deadline{store: st, pub: pub, after: cfg.AnswerDeadline}
 		if err := bus.Run(consCtx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 			Consumer: topology.ConsumerFailures, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
-			Handle:   markFailed(st),
-			Failures: bus.Failures{Stage: "ingress", Retry: retry, Logger: log},
+			Handle: markFailed(st), Failures: failures,
+		}, bus.Handler{
+			Consumer: topology.ConsumerDeadline, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
+			Handle: dl.handle, Failures: failures,
 		}); err != nil {
 			errc <- fmt.Errorf("failure consumer: %w", err)
 		}
@@ -170,7 +206,8 @@ func Run(ctx context.Context, cfg Config) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	log.Info("ingress listening", "addr", ln.Addr().String(), "base_path", cfg.BasePath, "sync_budget", cfg.SyncBudget)
+	log.Info("ingress listening", "addr", ln.Addr().String(), "base_path", cfg.BasePath,
+		"sync_budget", cfg.SyncBudget.String(), "answer_deadline", cfg.AnswerDeadline.String())
 
 	var runErr error
 	select {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/decisions"
@@ -31,10 +32,11 @@ type env struct {
 	base string
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
+	srv  *server.Server
 }
 
 // start runs ingress against a fresh embedded NATS server on a free port.
-func start(t *testing.T, budget time.Duration) *env {
+func start(t *testing.T, budget time.Duration, tweak ...func(*ingress.Config)) *env {
 	t.Helper()
 	srv := natstest.Start(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -51,6 +53,9 @@ func start(t *testing.T, budget time.Duration) *env {
 	cfg.MaxBodyBytes = 4096
 	cfg.Listener = ln
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ingress.Run(ctx, cfg) }()
@@ -64,8 +69,14 @@ func start(t *testing.T, budget time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js}
+	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js, srv: srv}
 	natstest.WaitFor(t, "ingress ready", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("ingress.Run returned at start: %v", err)
+		default:
+		}
 		kv, err := js.KeyValue(context.Background(), topology.BucketDecisions)
 		if err != nil {
 			return false
@@ -362,5 +373,56 @@ func TestUnknownRouteAndMethodAreJSON(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodGet, strings.TrimSuffix(e.base, "/loan_approval")+"/nope", nil)
 	if r := do(t, req); r.status != http.StatusNotFound {
 		t.Errorf("unknown path: %d", r.status)
+	}
+}
+
+func TestUndecidedApplicationFailsAtTheDeadline(t *testing.T) {
+	e := start(t, 50*time.Millisecond, func(c *ingress.Config) { c.AnswerDeadline = 500 * time.Millisecond })
+	if r := e.post(t, token, loanBody("late-1")); r.status != http.StatusOK || r.body["status"] != "pending" {
+		t.Fatalf("first answer %d %v", r.status, r.body)
+	}
+	var r reply
+	natstest.WaitFor(t, "the deadline", func() bool { r = e.post(t, token, `{"search_id":"late-1"}`); return r.status != http.StatusOK })
+	if r.status != http.StatusInternalServerError || r.body["message"] == "" {
+		t.Errorf("after the deadline: %d %v, want 500 with a message", r.status, r.body)
+	}
+	failed := e.streamEvents(t)[events.TypeApplicationFailed]
+	if len(failed) != 1 || !strings.Contains(failed[0], `"reason":"timeout"`) {
+		t.Errorf("failed events = %v, want one with reason timeout (audited like every event)", failed)
+	}
+}
+
+func TestDecidedApplicationIsNotTimedOut(t *testing.T) {
+	e := start(t, 50*time.Millisecond, func(c *ingress.Config) { c.AnswerDeadline = 300 * time.Millisecond })
+	e.post(t, token, loanBody("quick-1"))
+	e.decide(t, "quick-1", partnerapi.DoneAnswer{Name: "АО Банк", Decision: partnerapi.DecisionRejected})
+	time.Sleep(600 * time.Millisecond) // past the deadline
+	if r := e.post(t, token, `{"search_id":"quick-1"}`); r.status != http.StatusOK || r.body["status"] != "done" {
+		t.Errorf("decided application after its deadline: %d %v", r.status, r.body)
+	}
+	if got := e.streamEvents(t)[events.TypeApplicationFailed]; len(got) != 0 {
+		t.Errorf("failed events = %v, want none", got)
+	}
+}
+
+func TestNATSDownAnswersQuicklyAndServesKnownAnswers(t *testing.T) {
+	e := start(t, 50*time.Millisecond)
+	e.post(t, token, loanBody("known-1"))
+	e.decide(t, "known-1", partnerapi.DoneAnswer{Name: "АО Банк", Decision: partnerapi.DecisionRejected})
+	natstest.WaitFor(t, "the answer", func() bool { return e.post(t, token, `{"search_id":"known-1"}`).body["status"] == "done" })
+
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+
+	start := time.Now()
+	r := e.post(t, token, loanBody("new-while-down"))
+	if r.status != http.StatusInternalServerError || time.Since(start) > 3*time.Second {
+		t.Errorf("new application with NATS down: %d after %v, want a quick 500", r.status, time.Since(start))
+	}
+	if r := e.post(t, token, `{"search_id":"known-1"}`); r.status != http.StatusOK || r.body["status"] != "done" {
+		t.Errorf("poll of a known answer with NATS down: %d %v, want it served", r.status, r.body)
+	}
+	if r := e.post(t, token, `{"search_id":"unknown-while-down"}`); r.status != http.StatusInternalServerError {
+		t.Errorf("poll of an unknown answer with NATS down: %d, want 500", r.status)
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // store reads and writes decisions.Record values in the loan_decisions bucket.
 type store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	cache *answerCache
 }
 
 // errNotFound means no application with that search_id was ever received (or it expired).
@@ -57,6 +58,7 @@ func (s *store) get(ctx context.Context, searchID string) (decisions.Record, uin
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		return rec, 0, fmt.Errorf("decode record %s: %w", searchID, err)
 	}
+	s.cache.put(rec)
 	return rec, e.Revision(), nil
 }
 
@@ -105,15 +107,16 @@ func isWrongRevision(err error) bool {
 // watcher is the one KV watch of the process: it wakes the requests waiting on a key when that
 // key changes. It only speeds answers up; every answer is read with Get.
 type watcher struct {
-	kv  jetstream.KeyValue
-	log *slog.Logger
+	kv    jetstream.KeyValue
+	cache *answerCache
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
 }
 
-func newWatcher(kv jetstream.KeyValue, log *slog.Logger) *watcher {
-	return &watcher{kv: kv, log: log, waiters: map[string][]chan struct{}{}}
+func newWatcher(kv jetstream.KeyValue, cache *answerCache, log *slog.Logger) *watcher {
+	return &watcher{kv: kv, cache: cache, log: log, waiters: map[string][]chan struct{}{}}
 }
 
 // run watches until ctx ends, re-creating the watch whenever its updates stop (a dropped
@@ -131,9 +134,14 @@ func (w *watcher) run(ctx context.Context) {
 			continue
 		}
 		for e := range kw.Updates() {
-			if e != nil {
-				w.notify(e.Key())
+			if e == nil {
+				continue
 			}
+			var rec decisions.Record
+			if json.Unmarshal(e.Value(), &rec) == nil {
+				w.cache.put(rec)
+			}
+			w.notify(e.Key())
 		}
 		_ = kw.Stop()
 		if ctx.Err() == nil {

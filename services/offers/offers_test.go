@@ -98,7 +98,6 @@ func TestApprovedAndRejectedAnswers(t *testing.T) {
 	if tiny.Answer.Decision != partnerapi.DecisionRejected {
 		t.Errorf("approval below every product: %+v", tiny.Answer)
 	}
-	var made events.DecisionMade
 	cons, err := js.OrderedConsumer(context.Background(), topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.TypeDecisionMade}})
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +108,7 @@ func TestApprovedAndRejectedAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decision events: %v (have %d)", err, len(seen))
 		}
+		var made events.DecisionMade // fresh each time: Unmarshal reuses slices
 		if err := json.Unmarshal(m.Data(), &made); err != nil {
 			t.Fatal(err)
 		}

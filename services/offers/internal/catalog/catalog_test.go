@@ -1,170 +1,252 @@
 package catalog
 
 import (
-	"net/url"
-	"reflect"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/loanflow/loanflow/contracts/partnerapi"
 )
+
+// fixture is a small catalog whose numbers can be checked by hand: a fee-free 12-month tier at
+// 12% (the annuity of 100 000 ₽ is 8 884.88 ₽), a one-month tier with a fee (its ПСК is simple
+// interest on the money actually received) and a fee-free card.
+const fixture = `version: "test-1"
+bank_name: "АО «Тест»"
+links:
+  web: "https://bank.example/apply?search_id={search_id}&offer={offer_id}"
+  deep: "bank://apply?search_id={search_id}&offer={offer_id}"
+loans:
+  - id: year
+    amount: {min: 100000, max: 200000}
+    term: {min: 12, max: 12}
+    rates:
+      A: {min: 12, max: 12}
+      B: {min: 12, max: 24}
+      C: {min: 24, max: 24}
+      unknown: {min: 36, max: 36}
+    required_documents: ["Паспорт гражданина РФ"]
+  - id: month-fee
+    amount: {min: 200000.01, max: 300000}
+    term: {min: 1, max: 1}
+    rates:
+      A: {min: 12, max: 12}
+      B: {min: 12, max: 12}
+      C: {min: 12, max: 12}
+      unknown: {min: 12, max: 12}
+    issue_fee: 1000
+    choosable_documents: ["2-НДФЛ, Справка по форме банка"]
+cards:
+  - id: card
+    limit: {min: 10000, max: 100000}
+    grace_period: 55
+    cc_rate: 5
+    rates:
+      A: {min: 24, max: 36}
+      B: {min: 24, max: 36}
+      C: {min: 24, max: 36}
+      unknown: {min: 24, max: 36}
+    special_conditions: ["Кешбэк 1%"]
+`
+
+func mustParse(t *testing.T, data string) *Catalog {
+	t.Helper()
+	c, err := Parse("catalog.yaml", []byte(data))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
 
 func mustDefault(t *testing.T) *Catalog {
 	t.Helper()
 	c, err := Default()
 	if err != nil {
-		t.Fatalf("default catalog: %v", err)
+		t.Fatalf("Default: %v", err)
 	}
 	return c
 }
 
-func approved(product partnerapi.ProductType, grade string, max partnerapi.Money) Input {
-	term := 24
-	return Input{SearchID: "3f1c9a62-5b7e-4d2a", ProductType: product, Approved: true,
-		Approval: partnerapi.OfferFullApproved, Grade: grade, MaxAmount: max, Term: &term}
+// lineOf is the 1-based line of the first line of data containing s.
+func lineOf(t *testing.T, data, s string) int {
+	t.Helper()
+	for i, l := range strings.Split(data, "\n") {
+		if strings.Contains(l, s) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%q not in the catalog", s)
+	return 0
 }
 
-func TestAssembleLoanTiers(t *testing.T) {
+// edit replaces old by new in the fixture, once, failing when old is not there.
+func edit(t *testing.T, old, new string) string {
+	t.Helper()
+	if !strings.Contains(fixture, old) {
+		t.Fatalf("%q not in the fixture", old)
+	}
+	return strings.Replace(fixture, old, new, 1)
+}
+
+func TestDefaultCatalog(t *testing.T) {
 	c := mustDefault(t)
+	if got, want := c.Version(), "2026-11.1"; got != want {
+		t.Errorf("Version() = %q, want %q", got, want)
+	}
+	if got, want := c.BankName(), "АО «Лоанфлоу Банк»"; got != want {
+		t.Errorf("BankName() = %q, want %q", got, want)
+	}
+}
+
+func TestBankName(t *testing.T) {
 	tests := []struct {
-		name       string
-		max        partnerapi.Money
-		wantRanges []partnerapi.MoneyRange
+		name, yaml, want string
 	}{
-		{"one tier", 200000_00, []partnerapi.MoneyRange{{Min: 30000_00, Max: 200000_00}}},
-		{"exactly the first tier", 600000_00, []partnerapi.MoneyRange{{Min: 30000_00, Max: 600000_00}}},
-		{"split at 600000.00/600000.01", 1000000_00, []partnerapi.MoneyRange{{Min: 30000_00, Max: 600000_00}, {Min: 600000_01, Max: 1000000_00}}},
-		{"capped by the catalog", 9000000_00, []partnerapi.MoneyRange{{Min: 30000_00, Max: 600000_00}, {Min: 600000_01, Max: 5000000_00}}},
+		{"as written", fixture, "АО «Тест»"},
+		{"left out", edit(t, "bank_name: \"АО «Тест»\"\n", ""), "АО «Лоанфлоу Банк»"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			decision, offers := c.Assemble(approved(partnerapi.ProductLoan, "A", tt.max))
-			if decision != partnerapi.DecisionHasApprove {
-				t.Fatalf("decision = %s", decision)
-			}
-			var got []partnerapi.MoneyRange
-			for _, o := range offers {
-				got = append(got, o.Amount)
-				checkLoanOffer(t, o)
-			}
-			if !reflect.DeepEqual(got, tt.wantRanges) {
-				t.Errorf("ranges = %v, want %v", got, tt.wantRanges)
+			if got := mustParse(t, tt.yaml).BankName(); got != tt.want {
+				t.Errorf("BankName() = %q, want %q", got, tt.want)
 			}
 		})
-	}
-}
-
-func checkLoanOffer(t *testing.T, o partnerapi.Offer) {
-	t.Helper()
-	if o.ProductType != partnerapi.ProductLoan || o.Decision != partnerapi.OfferFullApproved {
-		t.Errorf("offer type/decision %s/%s", o.ProductType, o.Decision)
-	}
-	if o.Term == nil || o.Payment.Min == nil || o.Payment.Max == nil || o.GracePeriod != nil || o.Payment.CCRate != nil {
-		t.Fatalf("loan offer fields wrong: %+v", o)
-	}
-	if o.Amount.Min > o.Amount.Max || o.Term.Min > o.Term.Max || o.Rate.Min > o.Rate.Max ||
-		o.TotalCost.Min > o.TotalCost.Max || *o.Payment.Min > *o.Payment.Max {
-		t.Errorf("a min exceeds its max: %+v", o)
-	}
-	// No fees and monthly periods: the ПСК is the nominal rate.
-	if o.TotalCost != o.Rate {
-		t.Errorf("ПСК %v, want the nominal rate %v without fees", o.TotalCost, o.Rate)
-	}
-	for _, l := range []string{o.ProposalLink.Link, o.ProposalLink.Deep} {
-		u, err := url.Parse(l)
-		if err != nil || u.Scheme == "" || u.Query().Get("search_id") != "3f1c9a62-5b7e-4d2a" {
-			t.Errorf("link %q: want an absolute URL carrying the search_id", l)
-		}
-	}
-}
-
-func TestLoanPaymentsByHand(t *testing.T) {
-	c := mustDefault(t)
-	_, offers := c.Assemble(approved(partnerapi.ProductLoan, "A", 100000_00))
-	o := offers[0]
-	// payment.min: 30 000 ₽ at 14.9% over 60 months: r = 0.0124166…,
-	// 30000·r/(1−(1+r)^−60) = 712.124… ₽. payment.max: 100 000 ₽ at 19.9% over 3 months:
-	// r = 0.0165833…, 100000·r/(1−(1+r)^−3) = 34 444.949… ₽ (both computed by hand, rounded
-	// to kopecks).
-	if *o.Payment.Min != 712_12 || *o.Payment.Max != 34444_95 {
-		t.Errorf("payments = %v / %v, want 712.12 / 34444.95", *o.Payment.Min, *o.Payment.Max)
-	}
-}
-
-func TestAssembleCard(t *testing.T) {
-	c := mustDefault(t)
-	decision, offers := c.Assemble(approved(partnerapi.ProductCreditCard, "unknown", 50000_00))
-	if decision != partnerapi.DecisionHasApprove || len(offers) != 1 {
-		t.Fatalf("%s %v", decision, offers)
-	}
-	o := offers[0]
-	if o.Term != nil || o.GracePeriod == nil || *o.GracePeriod != 120 || o.Payment.CCRate == nil || *o.Payment.CCRate != 3 ||
-		o.Payment.Min != nil || o.Payment.Max != nil {
-		t.Errorf("card offer fields: %+v", o)
-	}
-	if o.Amount != (partnerapi.MoneyRange{Min: 10000_00, Max: 50000_00}) || o.Rate != (partnerapi.RateRange{Min: 39.9, Max: 49.9}) {
-		t.Errorf("card limit/rate: %+v / %+v", o.Amount, o.Rate)
-	}
-	// The annual fee makes the ПСК exceed the rate, most on the smallest limit.
-	if !(o.TotalCost.Min > o.Rate.Min && o.TotalCost.Max > o.Rate.Max && o.TotalCost.Min <= o.TotalCost.Max) {
-		t.Errorf("card ПСК %v against rate %v", o.TotalCost, o.Rate)
-	}
-}
-
-func TestCardPSKScenario(t *testing.T) {
-	// Without a fee the scenario is a 12-month annuity: the ПСК equals the rate.
-	if got := CardPSK(100000_00, 0, 29.9); got != 29.9 {
-		t.Errorf("CardPSK without fee = %v, want 29.9", got)
-	}
-	if CardPSK(10000_00, 990_00, 29.9) <= CardPSK(1000000_00, 990_00, 29.9) {
-		t.Error("a fixed fee must cost more on a smaller limit")
-	}
-}
-
-func TestAssembleRejections(t *testing.T) {
-	c := mustDefault(t)
-	for _, in := range []Input{
-		{ProductType: partnerapi.ProductLoan, Approved: false, MaxAmount: 100000_00},
-		approved(partnerapi.ProductLoan, "A", 1000_00),         // below every tier
-		approved(partnerapi.ProductCreditCard, "A", 5000_00),   // below every card
-		approved(partnerapi.ProductType("mortgage"), "A", 1e9), // not in the catalog
-	} {
-		if d, o := c.Assemble(in); d != partnerapi.DecisionRejected || o != nil {
-			t.Errorf("Assemble(%+v) = %s %v, want rejected nil", in, d, o)
-		}
-	}
-}
-
-func TestAssembleIsDeterministic(t *testing.T) {
-	c := mustDefault(t)
-	in := approved(partnerapi.ProductLoan, "B", 2345678_91)
-	_, a := c.Assemble(in)
-	_, b := c.Assemble(in)
-	if !reflect.DeepEqual(a, b) {
-		t.Error("two calls with the same input differ")
 	}
 }
 
 func TestParseErrorsNameFileLineAndRule(t *testing.T) {
-	good := string(defaultYAML)
 	tests := []struct {
-		name, yaml, want string
+		name string
+		yaml string
+		at   string // the error's line is the first one holding this text
+		want string // the rest of the error after "catalog.yaml:LINE: "
 	}{
-		{"unknown key", strings.Replace(good, "issue_fee: 0\n", "issue_fee: 0\n    colour: red\n", 1), "catalog.yaml:35: unknown key colour"},
-		{"min above max", strings.Replace(good, "amount: {min: 30000, max: 600000}", "amount: {min: 700000, max: 600000}", 1), "catalog.yaml:27: loans[0].amount.min must not exceed max"},
-		{"overlapping tiers", strings.Replace(good, "min: 600000.01", "min: 500000", 1), "overlaps loan cash-standard"},
-		{"bad money", strings.Replace(good, "issue_fee: 0", "issue_fee: 1.234", 1), "catalog.yaml:34: \"1.234\" is not an amount"},
-		{"missing grade", strings.Replace(good, "      unknown: {min: 24.9, max: 34.9}\n", "", 1), "loans[0].rates.unknown needs min and max"},
-		{"http link", strings.Replace(good, "https://loanflow.example", "http://loanflow.example", 1), "links.web must be an absolute https URL"},
-		{"no version", strings.Replace(good, `version: "2026-11.1"`, "", 1), "version is required"},
-		{"not yaml", "loans: [", "catalog.yaml:"},
+		{"unknown key", edit(t, "    issue_fee: 1000\n", "    issue_fee: 1000\n    colour: red\n"),
+			"colour", "unknown key colour"},
+		{"unknown top-level key", fixture + "currency: RUB\n", "currency", "unknown key currency"},
+		{"no version", edit(t, `version: "test-1"`, `version: ""`), "version", "version is required"},
+		{"empty bank_name", edit(t, `bank_name: "АО «Тест»"`, `bank_name: " "`), "bank_name", "bank_name must not be empty"},
+		{"amount min above max", edit(t, "{min: 100000, max: 200000}", "{min: 250000, max: 200000}"),
+			"min: 250000", "loans[0].amount.min must not exceed max"},
+		{"overlapping tiers", edit(t, "min: 200000.01", "min: 150000"),
+			"min: 150000", "loans[1].amount.min overlaps tier year (up to 200000.00): tiers must not overlap"},
+		{"gap between tiers", edit(t, "min: 200000.01", "min: 250000"),
+			"min: 250000", "loans[1].amount.min leaves a gap after tier year: tiers split one amount range, so it must be 200000.01"},
+		{"one tier", fixture[:strings.Index(fixture, "  - id: month-fee")] + fixture[strings.Index(fixture, "cards:"):],
+			"loans:", "loans: at least two tiers are required"},
+		{"no cards", fixture[:strings.Index(fixture, "cards:")], "version", "cards: at least one card is required"},
+		{"amount with three decimals", edit(t, "issue_fee: 1000", "issue_fee: 1.234"),
+			"issue_fee", `"1.234" is not an amount of roubles with at most 2 decimals`},
+		{"fee as large as the amount", edit(t, "issue_fee: 1000", "issue_fee: 200000.01"),
+			"issue_fee", "loans[1].issue_fee must be below amount.min"},
+		{"term of zero months", edit(t, "term: {min: 1, max: 1}", "term: {min: 0, max: 1}"),
+			"min: 0, max: 1", "loans[1].term must lie within 1 to 600 months"},
+		{"term min above max", edit(t, "term: {min: 12, max: 12}", "term: {min: 24, max: 12}"),
+			"min: 24, max: 12", "loans[0].term.min must not exceed max"},
+		{"rate min above max", edit(t, "B: {min: 12, max: 24}", "B: {min: 25, max: 24}"),
+			"min: 25", "loans[0].rates.B.min must not exceed max"},
+		{"rate not a number", edit(t, "B: {min: 12, max: 24}", "B: {min: .nan, max: 24}"),
+			".nan", `".nan" is not a percentage with at most 3 decimals`},
+		{"missing grade", edit(t, "      unknown: {min: 36, max: 36}\n", ""),
+			"- id: year", "loans[0].rates.unknown needs min and max"},
+		{"unknown grade", edit(t, "      unknown: {min: 36, max: 36}\n", "      unknown: {min: 36, max: 36}\n      D: {min: 40, max: 40}\n"),
+			"D: {min: 40", "loans[0].rates.D is not a grade (want A, B, C, unknown)"},
+		{"missing id", edit(t, "  - id: year\n    amount", "  - amount"),
+			"- amount: {min: 100000", "loans[0].id is required"},
+		{"http web link", edit(t, "https://bank.example", "http://bank.example"),
+			"web:", "links.web must render to an absolute https:// URL"},
+		{"relative web link", edit(t, "https://bank.example/apply", "/apply"),
+			"web:", "links.web must render to an absolute https:// URL"},
+		{"web deep link", edit(t, "bank://apply", "https://bank.example/app"),
+			"deep:", "links.deep must render to an absolute app URL, scheme://..."},
+		{"link without offer_id", edit(t, "&offer={offer_id}\"\n  deep", "\"\n  deep"),
+			"web:", "links.web must contain {search_id} and {offer_id}"},
+		{"unknown placeholder", edit(t, "bank://apply?", "bank://apply?utm={campaign}&"),
+			"deep:", "links.deep has a placeholder other than {search_id} and {offer_id}"},
+		{"no links", edit(t, "  web: \"https://bank.example/apply?search_id={search_id}&offer={offer_id}\"\n  deep: \"bank://apply?search_id={search_id}&offer={offer_id}\"\n", "  web: \"\"\n"),
+			"links:", "links: at least one of web and deep is required"},
+		{"card without grace period", edit(t, "    grace_period: 55\n", ""),
+			"- id: card", "cards[0].grace_period is required, 0 to 365 days"},
+		{"card cc_rate of zero", edit(t, "cc_rate: 5", "cc_rate: 0"),
+			"cc_rate", "cards[0].cc_rate is required, above 0 and at most 100 percent of the debt"},
+		{"empty alternative", edit(t, "2-НДФЛ, Справка", "2-НДФЛ, , Справка"),
+			"2-НДФЛ", "loans[1].choosable_documents[0] has an empty entry"},
+		{"documents not a list", edit(t, `required_documents: ["Паспорт гражданина РФ"]`, `required_documents: {a: b}`),
+			"required_documents", "found a mapping where a list belongs"},
+		{"catalog not a mapping", "- a\n- b\n", "- a", "found a list where a mapping belongs"},
+		{"fee leaves no ПСК", edit(t, "issue_fee: 1000", "issue_fee: 200000"),
+			"issue_fee", "loans[1] has no ПСК for grade A: issue_fee is too large for the amounts"},
+		{"not YAML", edit(t, "cards:\n", "cards: [\n"), "cards:", "did not find expected node content"},
+		{"two documents", fixture + "---\nversion: x\n", "---", "a catalog is one YAML document, found another"},
+		{"empty", "# nothing here\n", "nothing", "the catalog is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("catalog.yaml", []byte(tt.yaml))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error = %v, want it to contain %q", err, tt.want)
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			want := fmt.Sprintf("catalog.yaml:%d: %s", lineOf(t, tt.yaml, tt.at), tt.want)
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error =\n%v\nwant it to contain\n%s", err, want)
 			}
 		})
+	}
+}
+
+func TestParseReportsEveryError(t *testing.T) {
+	// Values that do not read are all reported, by the decoder, before any rule is checked.
+	data := edit(t, "issue_fee: 1000", "issue_fee: 1.234")
+	data = strings.Replace(data, "grace_period: 55", "grace_period: many", 1)
+	_, err := Parse("catalog.yaml", []byte(data))
+	for _, want := range []string{
+		fmt.Sprintf("catalog.yaml:%d: \"1.234\" is not an amount", lineOf(t, data, "issue_fee")),
+		fmt.Sprintf("catalog.yaml:%d: \"many\" is not a whole number", lineOf(t, data, "grace_period")),
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error =\n%v\nwant it to contain %q", err, want)
+		}
+	}
+	// With every value readable, every broken rule is reported.
+	data = edit(t, "cc_rate: 5", "cc_rate: 0")
+	data = strings.Replace(data, `version: "test-1"`, `version: ""`, 1)
+	_, err = Parse("catalog.yaml", []byte(data))
+	for _, want := range []string{"catalog.yaml:1: version is required", "cards[0].cc_rate is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error =\n%v\nwant it to contain %q", err, want)
+		}
+	}
+}
+
+func TestParseDuplicateID(t *testing.T) {
+	data := edit(t, "id: card", "id: year")
+	_, err := Parse("catalog.yaml", []byte(data))
+	// The loan uses the id first; the card's use is the error.
+	want := fmt.Sprintf("catalog.yaml:%d: cards[0].id \"year\" is already used on line %d",
+		lineOf(t, data, "cards:")+1, lineOf(t, data, "- id: year"))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error =\n%v\nwant it to contain %q", err, want)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte(fixture), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(edit(t, "cc_rate: 5", "cc_rate: 0")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(good); err != nil || c.Version() != "test-1" {
+		t.Errorf("Load(good) = %v, %v", c, err)
+	}
+	want := fmt.Sprintf("%s:%d: cards[0].cc_rate", bad, lineOf(t, fixture, "cc_rate"))
+	if _, err := Load(bad); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load(bad) error = %v, want it to start with %q", err, want)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("Load(missing) succeeded")
 	}
 }

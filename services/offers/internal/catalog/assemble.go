@@ -1,0 +1,171 @@
+package catalog
+
+import (
+	"cmp"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+	"github.com/loanflow/loanflow/pkg/loanmath"
+)
+
+// Input is what offer assembly knows of a scored application.
+type Input struct {
+	SearchID    string
+	ProductType partnerapi.ProductType
+	// Approved is scoring's outcome; the fields below matter only when it is true.
+	Approved bool
+	// Approval is how firm the offers are; anything but full_approved is offered as
+	// pre_approved, the weaker promise.
+	Approval partnerapi.OfferDecision
+	// Grade prices the offers: A, B, C or unknown (any other grade is priced as unknown).
+	Grade string
+	// MaxAmount is the largest loan amount or card limit the client qualifies for.
+	MaxAmount partnerapi.Money
+	// Amount and Term are what the client asked for. The offers do not narrow to them: the
+	// answer shows every range the client qualifies for, and scoring already checked them.
+	Amount *partnerapi.Money
+	Term   *int
+}
+
+// Assemble returns the answer's decision and its offers, sorted by amount.min: one per loan
+// tier, or per card, whose minimum the approval reaches, capped at MaxAmount. A rejection, or an
+// approval no product fits, is (rejected, nil); the caller records ReasonNoMatchingProduct for
+// the latter.
+func (c *Catalog) Assemble(in Input) (partnerapi.Decision, []partnerapi.Offer) {
+	if !in.Approved || in.MaxAmount <= 0 {
+		return partnerapi.DecisionRejected, nil
+	}
+	var offers []partnerapi.Offer
+	switch in.ProductType {
+	case partnerapi.ProductLoan:
+		for _, p := range c.loans {
+			if o, ok := c.loanOffer(p, in); ok {
+				offers = append(offers, o)
+			}
+		}
+	case partnerapi.ProductCreditCard:
+		for _, p := range c.cards {
+			if o, ok := c.cardOffer(p, in); ok {
+				offers = append(offers, o)
+			}
+		}
+	}
+	if len(offers) == 0 {
+		return partnerapi.DecisionRejected, nil
+	}
+	slices.SortStableFunc(offers, func(a, b partnerapi.Offer) int { return cmp.Compare(a.Amount.Min, b.Amount.Min) })
+	return partnerapi.DecisionHasApprove, offers
+}
+
+// loanOffer is tier p's offer, or false when the approval does not reach the tier.
+func (c *Catalog) loanOffer(p loanProduct, in Input) (partnerapi.Offer, bool) {
+	amount, ok := p.capped(in.MaxAmount)
+	if !ok {
+		return partnerapi.Offer{}, false
+	}
+	term := p.term
+	rate := p.rate(in.Grade)
+	// The smallest payment is the smallest loan at the lowest rate over the longest term; the
+	// largest is the opposite corner.
+	payMin := partnerapi.Money(loanmath.Annuity(int64(amount.Min), rate.min, term.Max))
+	payMax := partnerapi.Money(loanmath.Annuity(int64(amount.Max), rate.max, term.Min))
+	psk, ok := pskRange(p.fee, amount, rate, term.Min, term.Max)
+	if !ok {
+		return partnerapi.Offer{}, false // validation rules this out; never send a wrong ПСК
+	}
+	o := p.offer(c, in, partnerapi.ProductLoan, amount, rate, psk)
+	o.Term = &term
+	o.Payment = partnerapi.Payment{Min: &payMin, Max: &payMax}
+	return o, true
+}
+
+// cardOffer is card p's offer, or false when the approval does not reach the card's limit.
+func (c *Catalog) cardOffer(p cardProduct, in Input) (partnerapi.Offer, bool) {
+	limit, ok := p.capped(in.MaxAmount)
+	if !ok {
+		return partnerapi.Offer{}, false
+	}
+	rate := p.rate(in.Grade)
+	psk, ok := pskRange(p.fee, limit, rate, cardScenarioMonths)
+	if !ok {
+		return partnerapi.Offer{}, false // validation rules this out; never send a wrong ПСК
+	}
+	grace, cc := p.gracePeriod, p.ccRate
+	o := p.offer(c, in, partnerapi.ProductCreditCard, limit, rate, psk)
+	o.GracePeriod = &grace
+	o.Payment = partnerapi.Payment{CCRate: &cc}
+	return o, true
+}
+
+// capped is p's amount range capped at max, or false when max is below p's minimum.
+func (p product) capped(max partnerapi.Money) (partnerapi.MoneyRange, bool) {
+	if max < p.amount.Min {
+		return partnerapi.MoneyRange{}, false
+	}
+	return partnerapi.MoneyRange{Min: p.amount.Min, Max: min(p.amount.Max, max)}, true
+}
+
+// rate is the rate range for grade, falling back to the unknown client's.
+func (p product) rate(grade string) rateRange {
+	if r, ok := p.rates[grade]; ok {
+		return r
+	}
+	return p.rates[GradeUnknown]
+}
+
+// offer fills what loan and card offers share. The document lists are copies, so that a
+// caller changing an offer cannot change the catalog.
+func (p product) offer(c *Catalog, in Input, t partnerapi.ProductType, amount partnerapi.MoneyRange, rate rateRange, psk partnerapi.RateRange) partnerapi.Offer {
+	decision := partnerapi.OfferPreApproved
+	if in.Approval == partnerapi.OfferFullApproved {
+		decision = partnerapi.OfferFullApproved
+	}
+	return partnerapi.Offer{
+		ProductType:        t,
+		Decision:           decision,
+		Amount:             amount,
+		Rate:               partnerapi.RateRange{Min: rate.min, Max: rate.max},
+		TotalCost:          psk,
+		SpecialConditions:  slices.Clone(p.specialConditions),
+		RequiredDocuments:  slices.Clone(p.requiredDocuments),
+		ChoosableDocuments: slices.Clone(p.choosableDocuments),
+		ProposalLink: partnerapi.ProposalLink{
+			Link: render(c.web, in.SearchID, p.id),
+			Deep: render(c.deep, in.SearchID, p.id),
+		},
+	}
+}
+
+// pskRange is the least and the greatest ПСК over the corners amount {min, max} × rate {min,
+// max} × the terms given, with fee paid when the credit is granted; false when a corner has no
+// ПСК. A card passes the scenario's one term, which makes its flows those of the standard usage
+// scenario: the limit drawn on the day of issue and repaid as a 12-month annuity.
+func pskRange(fee partnerapi.Money, amount partnerapi.MoneyRange, rate rateRange, terms ...int) (partnerapi.RateRange, bool) {
+	out := partnerapi.RateRange{Min: math.Inf(1), Max: math.Inf(-1)}
+	for _, a := range []partnerapi.Money{amount.Min, amount.Max} {
+		for _, r := range []float64{rate.min, rate.max} {
+			for _, n := range terms {
+				psk, err := loanmath.PSK(loanmath.LoanFlows(int64(a), int64(fee), r, n), 12)
+				if err != nil {
+					return partnerapi.RateRange{}, false
+				}
+				out.Min, out.Max = min(out.Min, psk), max(out.Max, psk)
+			}
+		}
+	}
+	return out, true
+}
+
+// render fills a link template; an empty template stays empty, so the link is left out.
+func render(tmpl, searchID, offerID string) string {
+	if tmpl == "" {
+		return ""
+	}
+	return strings.NewReplacer(
+		"{search_id}", url.QueryEscape(searchID),
+		"{offer_id}", url.QueryEscape(offerID),
+	).Replace(tmpl)
+}
