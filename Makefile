@@ -8,7 +8,14 @@ BIN      := bin
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test lint fmt tidy modules-standalone bench clean
+.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short clean
+
+# Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
+FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
+	./contracts/events:FuzzEventDecoders ./contracts/partnerapi:FuzzMoney \
+	./services/audit/internal/chain:FuzzCanonicalPayload
+FUZZ_SHORT ?= 3s
+FUZZTIME   ?= 2m
 
 ## run: start embedded NATS and all four services in one process (Ctrl-C stops it cleanly)
 run:
@@ -23,9 +30,21 @@ build:
 	$(GO) build -o $(BIN)/audit   ./services/audit/cmd/audit
 	$(GO) build -o $(BIN)/loanflow ./deploy/allinone/cmd/loanflow
 
-## test: lint, every module's tests with the race detector, and each module alone (GOWORK=off)
+## test: lint, each module alone (GOWORK=off), every test with the race detector, each fuzz target briefly
 test: lint modules-standalone
 	$(GO) test -race -count=1 -timeout 10m $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	@$(MAKE) --no-print-directory fuzz-short
+
+## fuzz-short: every fuzz target for FUZZ_SHORT (inside make test)
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_SHORT) $$pkg 2>&1) || { echo "$$out"; echo "fuzz $$fn failed: the input is in $$pkg/testdata/fuzz/$$fn"; exit 1; }; \
+		echo "fuzz $$fn: ok ($(FUZZ_SHORT))"; done
+
+## fuzz: every fuzz target for FUZZTIME (default 2m each)
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 ## lint: gofmt and go vet over every module
 lint:

@@ -36,7 +36,7 @@ type env struct {
 }
 
 // start runs ingress against a fresh embedded NATS server on a free port.
-func start(t *testing.T, budget time.Duration, tweak ...func(*ingress.Config)) *env {
+func start(t testing.TB, budget time.Duration, tweak ...func(*ingress.Config)) *env {
 	t.Helper()
 	srv := natstest.Start(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,7 +99,7 @@ type reply struct {
 	raw    string
 }
 
-func (e *env) post(t *testing.T, tok, body string) reply {
+func (e *env) post(t testing.TB, tok, body string) reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.base, strings.NewReader(body))
 	if tok != "" {
@@ -108,7 +108,7 @@ func (e *env) post(t *testing.T, tok, body string) reply {
 	return do(t, req)
 }
 
-func do(t *testing.T, req *http.Request) reply {
+func do(t testing.TB, req *http.Request) reply {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -124,7 +124,7 @@ func do(t *testing.T, req *http.Request) reply {
 }
 
 // streamEvents returns the subjects and payloads of every event in LOANS.
-func (e *env) streamEvents(t *testing.T) map[string][]string {
+func (e *env) streamEvents(t testing.TB) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
 	s, err := e.js.Stream(ctx, topology.StreamLoans)
