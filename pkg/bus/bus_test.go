@@ -273,3 +273,36 @@ func TestShutdownFinishesTheEventInHand(t *testing.T) {
 		t.Errorf("after shutdown: ack pending %d, pending %d; want the event acked", a, p)
 	}
 }
+
+func TestDeletedConsumerIsRecreatedAndConsumingResumes(t *testing.T) {
+	r := fastRetry()
+	js := setup(t, r)
+	var calls atomic.Int32
+	health := &bus.Health{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bus.Run(ctx, js, quiet, 5*time.Second, bus.Handler{
+			Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: 2, Retry: r,
+			Handle:   func(*message.Message) error { calls.Add(1); return nil },
+			Failures: bus.Failures{Stage: "scoring", Retry: r, Logger: quiet},
+			Health:   health,
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	pub := bus.NewPublisher(js, time.Second)
+	publishReceived(t, pub, "before")
+	natstest.WaitFor(t, "first event", func() bool { return calls.Load() == 1 })
+
+	if err := js.DeleteConsumer(context.Background(), topology.StreamLoans, topology.ConsumerScoring); err != nil {
+		t.Fatal(err)
+	}
+	// Recreated with DeliverAll, the consumer hands over the stream again: handlers are
+	// idempotent, so the first event may come twice; the new one must come.
+	publishReceived(t, pub, "after")
+	natstest.WaitFor(t, "consuming after the consumer was deleted", func() bool { return calls.Load() >= 2 })
+	if _, err := js.Consumer(context.Background(), topology.StreamLoans, topology.ConsumerScoring); err != nil {
+		t.Errorf("consumer not re-created: %v", err)
+	}
+	natstest.WaitFor(t, "healthy again", func() bool { return health.Err() == nil })
+}

@@ -26,6 +26,8 @@ type Handler struct {
 	// Handle processes one event; an error is retried or given up on by Failures.
 	Handle   message.NoPublishHandlerFunc
 	Failures Failures
+	// Health, when set, records whether the consumer is consuming (for readiness).
+	Health *Health
 }
 
 // Run consumes every handler's consumer through a Watermill router until ctx ends, then stops
@@ -38,12 +40,16 @@ func Run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, closeTim
 		return fmt.Errorf("router: %w", err)
 	}
 	for _, h := range handlers {
+		retry := h.Retry
 		sub := NewSubscriber(js, SubscriberConfig{
 			Stream:       h.Stream,
 			Concurrency:  h.Concurrency,
 			Retry:        h.Retry,
 			CloseTimeout: closeTimeout,
 			Logger:       log,
+			Health:       h.Health,
+			// A consumer deleted under a running service is put back from its declaration.
+			Ensure: func(ctx context.Context, name string) error { return EnsureConsumer(ctx, js, name, retry) },
 		})
 		rh := router.AddConsumerHandler(h.Consumer, h.Consumer, sub, h.Handle)
 		// Failures sees the handler's errors, panics included (Recoverer turns them into

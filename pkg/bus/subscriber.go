@@ -28,6 +28,12 @@ type SubscriberConfig struct {
 	// CloseTimeout bounds how long Close waits for messages in hand.
 	CloseTimeout time.Duration
 	Logger       *slog.Logger
+	// Ensure re-creates a durable consumer that disappeared; nil leaves it to an operator.
+	Ensure func(ctx context.Context, consumer string) error
+	// HealthInterval is how often the consumer is checked for being deleted or stalled.
+	HealthInterval time.Duration
+	// Health, when set, records whether each subscription is consuming, for readiness.
+	Health *Health
 }
 
 // Subscriber reads pre-created durable pull consumers: Subscribe's topic is the consumer's
@@ -57,6 +63,12 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) *Subscriber {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = 5 * time.Second
+	}
+	if cfg.Health == nil {
+		cfg.Health = &Health{}
+	}
 	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{})}
 }
 
@@ -69,30 +81,23 @@ func (s *Subscriber) Subscribe(ctx context.Context, consumer string) (<-chan *me
 		return nil, errors.New("bus: subscriber closed")
 	default:
 	}
-	cons, err := s.js.Consumer(ctx, s.cfg.Stream, consumer)
-	if err != nil {
-		return nil, fmt.Errorf("bind consumer %s on %s: %w", consumer, s.cfg.Stream, err)
-	}
 	log := s.cfg.Logger.With("consumer", consumer)
 	out := make(chan *message.Message)
 	work := make(chan jetstream.Msg)
 	stop := make(chan struct{})
-
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	dispatch := func(m jetstream.Msg) {
 		select {
 		case work <- m:
 		case <-stop:
 			// Never handed to a handler: let another replica have it now.
 			_ = m.Nak()
 		}
-	},
-		jetstream.PullMaxMessages(s.cfg.Concurrency),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			log.Warn("consume", "err", err)
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", consumer, err)
 	}
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		s.supervise(consumer, dispatch, stop, log)
+	}()
 
 	var workers sync.WaitGroup
 	for range s.cfg.Concurrency {
@@ -118,12 +123,97 @@ func (s *Subscriber) Subscribe(ctx context.Context, consumer string) (<-chan *me
 		case <-s.closing:
 		}
 		// Stop pulling, then let the workers finish the messages in hand.
-		cc.Stop()
 		close(stop)
+		<-supervised
 		workers.Wait()
 		close(out)
 	}()
 	return out, nil
+}
+
+// supervise keeps one Consume running on the durable consumer until stop: it binds (re-creating
+// the consumer when it was deleted), and restarts consuming when the consumer stalls (missed
+// heartbeats) or disappears, which nats.go reports but does not recover from on its own.
+func (s *Subscriber) supervise(consumer string, dispatch jetstream.MessageHandler, stop <-chan struct{}, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-stop; cancel() }()
+	wait := func(d time.Duration) bool {
+		select {
+		case <-stop:
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for {
+		cons, err := s.js.Consumer(ctx, s.cfg.Stream, consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) && s.cfg.Ensure != nil {
+			log.Warn("consumer missing, re-creating it")
+			err = s.cfg.Ensure(ctx, consumer)
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			s.cfg.Health.set(consumer, fmt.Errorf("bind %s: %w", consumer, err))
+			if ctx.Err() != nil || !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		stalled := make(chan error, 1)
+		flag := func(err error) {
+			select {
+			case stalled <- err:
+			default:
+			}
+		}
+		cc, err := cons.Consume(dispatch,
+			jetstream.PullMaxMessages(s.cfg.Concurrency),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				log.Warn("consume", "err", err)
+				if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+					errors.Is(err, jetstream.ErrConsumerNotFound) {
+					flag(err)
+				}
+			}))
+		if err != nil {
+			s.cfg.Health.set(consumer, fmt.Errorf("consume %s: %w", consumer, err))
+			if !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		s.cfg.Health.set(consumer, nil)
+		restart := s.watch(ctx, cons, stop, stalled, flag)
+		cc.Stop()
+		if !restart {
+			return
+		}
+		err = <-stalled
+		s.cfg.Health.set(consumer, fmt.Errorf("consumer %s stalled: %w", consumer, err))
+		log.Warn("consumer stalled, consuming again", "err", err)
+	}
+}
+
+// watch checks the consumer every HealthInterval until stop (false) or a stall (true).
+func (s *Subscriber) watch(ctx context.Context, cons jetstream.Consumer, stop <-chan struct{}, stalled chan error, flag func(error)) bool {
+	t := time.NewTicker(s.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return false
+		case err := <-stalled:
+			stalled <- err
+			return true
+		case <-t.C:
+			if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+				flag(err)
+			}
+		}
+	}
 }
 
 // handle hands one message to the router and settles it with JetStream by the outcome.

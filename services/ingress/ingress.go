@@ -153,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	retryAfter := max(int(cfg.RetryAfter.Round(time.Second)/time.Second), 1)
 	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
+	health := &bus.Health{}
 	srv := &server{
 		log: log, store: st, watch: newWatcher(kv, st.cache, log), pub: pub, natsTimeout: cfg.NATSTimeout,
 		connected: nc.IsConnected,
@@ -162,7 +163,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if !nc.IsConnected() {
 				return errors.New("nats not connected")
 			}
-			return nil
+			return health.Err()
 		},
 	}
 	for _, t := range cfg.tokens() {
@@ -193,10 +194,10 @@ func Run(ctx context.Context, cfg Config) error {
 		dl := &deadline{store: st, pub: pub, after: cfg.AnswerDeadline}
 		if err := bus.Run(consCtx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 			Consumer: topology.ConsumerFailures, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
-			Handle: markFailed(st), Failures: failures,
+			Handle: markFailed(st), Failures: failures, Health: health,
 		}, bus.Handler{
 			Consumer: topology.ConsumerDeadline, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
-			Handle: dl.handle, Failures: failures,
+			Handle: dl.handle, Failures: failures, Health: health,
 		}); err != nil {
 			errc <- fmt.Errorf("failure consumer: %w", err)
 		}
