@@ -8,7 +8,7 @@ BIN      := bin
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short clean
+.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak clean
 
 # Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
 FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
@@ -59,6 +59,10 @@ modules-standalone:
 bench:
 	$(GO) test -run x -bench . -benchtime 3x ./services/audit/
 	$(GO) test -run x -bench . ./services/audit/internal/chain/
+
+## soak: 10 minutes at 1,000 applications/s on the all-in-one; goroutines, RSS and errors
+soak:
+	$(GO) run ./tests/soak -duration $(or $(SOAK_DURATION),10m) -rate $(or $(SOAK_RATE),1000)
 
 ## fmt: format every module
 fmt:

@@ -6,9 +6,9 @@ import (
 	"github.com/loanflow/loanflow/contracts/decisions"
 )
 
-// answerCache keeps the latest final answers in memory, oldest forgotten first, so that polls
+// answerCache keeps the latest final records in memory, oldest forgotten first, so that polls
 // can still be answered while NATS is unreachable. It never decides anything: with NATS up,
-// the bucket is read.
+// the bucket is read. Records are kept without their offers' slices shared with anyone.
 type answerCache struct {
 	mu   sync.Mutex
 	recs map[string]decisions.Record
@@ -17,7 +17,7 @@ type answerCache struct {
 }
 
 func newAnswerCache(n int) *answerCache {
-	return &answerCache{recs: make(map[string]decisions.Record), ring: make([]string, max(n, 1))}
+	return &answerCache{recs: make(map[string]decisions.Record, n), ring: make([]string, max(n, 1))}
 }
 
 // put keeps rec if it is final.
@@ -25,6 +25,8 @@ func (c *answerCache) put(rec decisions.Record) {
 	if !rec.Final() {
 		return
 	}
+	// Only what an answer needs: the fingerprint and timestamps stay in the bucket.
+	rec = decisions.Record{SearchID: rec.SearchID, Status: rec.Status, Answer: rec.Answer, Failure: rec.Failure}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.recs[rec.SearchID]; ok {

@@ -52,7 +52,7 @@ type Config struct {
 	NATSTimeout time.Duration `env:"LOANFLOW_NATS_TIMEOUT" envDefault:"2s"`
 	// CacheSize is how many final answers are kept in memory to answer polls while NATS is
 	// unreachable.
-	CacheSize int `env:"LOANFLOW_ANSWER_CACHE" envDefault:"100000"`
+	CacheSize int `env:"LOANFLOW_ANSWER_CACHE" envDefault:"10000"`
 
 	// Listener, when set, is used instead of listening on Addr (tests and the all-in-one).
 	Listener net.Listener `env:"-"`
@@ -72,7 +72,7 @@ func (c Config) withDefaults() Config {
 		c.NATSTimeout = 2 * time.Second
 	}
 	if c.CacheSize == 0 {
-		c.CacheSize = 100000
+		c.CacheSize = 10000
 	}
 	return c
 }
