@@ -23,7 +23,14 @@ func Start(tb testing.TB) *server.Server {
 // data (a restart).
 func StartIn(tb testing.TB, dir string) *server.Server {
 	tb.Helper()
-	srv, err := embeddednats.Start(embeddednats.Config{Host: "127.0.0.1", Port: -1, DataDir: dir})
+	return StartAt(tb, dir, -1)
+}
+
+// StartAt starts a server on dir listening on port (-1: any free port), so that a restarted
+// server is found where clients last saw it.
+func StartAt(tb testing.TB, dir string, port int) *server.Server {
+	tb.Helper()
+	srv, err := embeddednats.Start(embeddednats.Config{Host: "127.0.0.1", Port: port, DataDir: dir})
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
 	}

@@ -33,12 +33,14 @@ type env struct {
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
 	srv  *server.Server
+	dir  string
 }
 
 // start runs ingress against a fresh embedded NATS server on a free port.
 func start(t testing.TB, budget time.Duration, tweak ...func(*ingress.Config)) *env {
 	t.Helper()
-	srv := natstest.Start(t)
+	dir := t.TempDir()
+	srv := natstest.StartIn(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +71,7 @@ func start(t testing.TB, budget time.Duration, tweak ...func(*ingress.Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js, srv: srv}
+	e := &env{base: "http://" + ln.Addr().String() + "/integrations/api/banking/loan_approval", js: js, srv: srv, dir: dir}
 	natstest.WaitFor(t, "ingress ready", func() bool {
 		select {
 		case err := <-done:
@@ -411,6 +413,7 @@ func TestNATSDownAnswersQuicklyAndServesKnownAnswers(t *testing.T) {
 	e.decide(t, "known-1", partnerapi.DoneAnswer{Name: "АО Банк", Decision: partnerapi.DecisionRejected})
 	natstest.WaitFor(t, "the answer", func() bool { return e.post(t, token, `{"search_id":"known-1"}`).body["status"] == "done" })
 
+	port := e.srv.Addr().(*net.TCPAddr).Port
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 
@@ -424,5 +427,16 @@ func TestNATSDownAnswersQuicklyAndServesKnownAnswers(t *testing.T) {
 	}
 	if r := e.post(t, token, `{"search_id":"unknown-while-down"}`); r.status != http.StatusInternalServerError {
 		t.Errorf("poll of an unknown answer with NATS down: %d, want 500", r.status)
+	}
+
+	// NATS comes back where it was: ingress reconnects by itself and takes applications again.
+	natstest.StartAt(t, e.dir, port)
+	var r2 reply
+	natstest.WaitFor(t, "ingress to take applications again", func() bool {
+		r2 = e.post(t, token, loanBody("after-nats-returned"))
+		return r2.status == http.StatusOK
+	})
+	if r2.body["status"] != "pending" {
+		t.Errorf("after NATS returned: %v", r2.body)
 	}
 }
