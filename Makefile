@@ -8,7 +8,7 @@ BIN      := bin
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak clean
+.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak conformance clean
 
 # Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
 FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
@@ -29,6 +29,7 @@ build:
 	$(GO) build -o $(BIN)/offers  ./services/offers/cmd/offers
 	$(GO) build -o $(BIN)/audit   ./services/audit/cmd/audit
 	$(GO) build -o $(BIN)/loanflow ./deploy/allinone/cmd/loanflow
+	$(GO) build -o $(BIN)/conformance ./tests/conformance/cmd/conformance
 
 ## test: lint, each module alone (GOWORK=off), every test with the race detector, each fuzz target briefly
 test: lint modules-standalone
@@ -63,6 +64,10 @@ bench:
 ## soak: 10 minutes at 1,000 applications/s on the all-in-one; goroutines, RSS and errors
 soak:
 	$(GO) run ./tests/soak -duration $(or $(SOAK_DURATION),10m) -rate $(or $(SOAK_RATE),1000)
+
+## conformance: check a partner endpoint as Yandex would (make conformance URL=http://host/integrations TOKEN=...)
+conformance:
+	$(GO) run ./tests/conformance/cmd/conformance --url $(URL) --token $(TOKEN)
 
 ## fmt: format every module
 fmt:

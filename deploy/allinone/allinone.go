@@ -171,7 +171,8 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		stages  sync.WaitGroup
 		inDone  = make(chan struct{})
 		failure = func(name string, err error) {
-			if err == nil {
+			// Stopped while still starting: a clean stop, not a failure.
+			if err == nil || (ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 				return
 			}
 			mu.Lock()

@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,7 +38,7 @@ func Main(name string, cfg any, run func(ctx context.Context, log *slog.Logger) 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log); err != nil {
+	if err := run(ctx, log); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		log.Error("stopped with an error", "err", err)
 		return 1
 	}

@@ -121,7 +121,11 @@ func (s *server) pollByGet(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	searchID := chi.URLParam(r, "search_id")
 	if err := s.authorize(r); err != nil {
-		writeError(w, r, s.log, searchID, err)
+		echo := ""
+		if intake.ValidSearchID(searchID) {
+			echo = searchID // only an id that could be one is echoed back
+		}
+		writeError(w, r, s.log, echo, err)
 		return
 	}
 	if !intake.ValidSearchID(searchID) {
