@@ -200,11 +200,17 @@ func Drain(nc *nats.Conn, timeout time.Duration) error {
 // Conn is a service's connection: the NATS connection, its JetStream handle, and the streams
 // ensured. Close drains it, last in a graceful shutdown.
 type Conn struct {
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	log     *slog.Logger
-	timeout time.Duration
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	log      *slog.Logger
+	timeout  time.Duration
+	topology topology.Options
 }
+
+// StartupTimeout bounds how long a service keeps trying to declare what it uses at start: on a
+// cluster that is still electing leaders, or with several services declaring at once, the
+// first attempts can time out.
+const StartupTimeout = 2 * time.Minute
 
 // Open connects as the named service and ensures the streams every service uses.
 func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts ...nats.Option) (*Conn, error) {
@@ -212,11 +218,49 @@ func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts .
 	if err != nil {
 		return nil, err
 	}
-	if err := EnsureStreams(ctx, js, s.Topology()); err != nil {
+	c := &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout, topology: s.Topology()}
+	if err := c.retry(ctx, "streams", func(ctx context.Context) error { return EnsureStreams(ctx, js, c.topology) }); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout}, nil
+	return c, nil
+}
+
+// EnsureConsumer declares a durable consumer, retrying as Open does.
+func (c *Conn) EnsureConsumer(ctx context.Context, name string, r topology.Retry) error {
+	return c.retry(ctx, "consumer "+name, func(ctx context.Context) error { return EnsureConsumer(ctx, c.JS, name, r) })
+}
+
+// EnsureBucket declares a KV bucket and opens it, retrying as Open does.
+func (c *Conn) EnsureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := c.retry(ctx, "bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
+		kv, err = EnsureBucket(ctx, c.JS, cfg)
+		return err
+	})
+	return kv, err
+}
+
+// Topology is the declarations' options the connection was opened with.
+func (c *Conn) Topology() topology.Options { return c.topology }
+
+// retry calls fn until it succeeds, ctx ends or StartupTimeout passes, backing off.
+func (c *Conn) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	deadline := time.Now().Add(StartupTimeout)
+	wait := 250 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		c.log.Warn("declaring "+what+" failed, retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
 }
 
 // Close drains the connection, logging a drain that did not finish.

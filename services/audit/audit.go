@@ -69,14 +69,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	js, retry := conn.JS, cfg.Bus.AuditRetry()
-	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerAudit, retry); err != nil {
+	if err := conn.EnsureConsumer(ctx, topology.ConsumerAudit, retry); err != nil {
 		return err
 	}
 	cons, err := js.Consumer(ctx, topology.StreamLoans, topology.ConsumerAudit)
 	if err != nil {
 		return fmt.Errorf("audit consumer: %w", err)
 	}
-	checkpoints, err := bus.EnsureBucket(ctx, js, topology.AuditCheckpointsBucket(cfg.Bus.Topology()))
+	checkpoints, err := conn.EnsureBucket(ctx, topology.AuditCheckpointsBucket(conn.Topology()))
 	if err != nil {
 		return err
 	}

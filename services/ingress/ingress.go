@@ -135,11 +135,11 @@ func Run(ctx context.Context, cfg Config) error {
 	defer conn.Close()
 	nc, js, retry := conn.NC, conn.JS, cfg.Bus.MarkerRetry()
 	for _, name := range []string{topology.ConsumerFailures, topology.ConsumerDeadline} {
-		if err := bus.EnsureConsumer(ctx, js, name, retry); err != nil {
+		if err := conn.EnsureConsumer(ctx, name, retry); err != nil {
 			return err
 		}
 	}
-	kv, err := bus.EnsureBucket(ctx, js, topology.DecisionsBucket(cfg.Bus.Topology()))
+	kv, err := conn.EnsureBucket(ctx, topology.DecisionsBucket(conn.Topology()))
 	if err != nil {
 		return err
 	}

@@ -59,10 +59,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	js, retry := conn.JS, cfg.Bus.Retry()
-	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerOffers, retry); err != nil {
+	if err := conn.EnsureConsumer(ctx, topology.ConsumerOffers, retry); err != nil {
 		return err
 	}
-	kv, err := bus.EnsureBucket(ctx, js, topology.DecisionsBucket(cfg.Bus.Topology()))
+	kv, err := conn.EnsureBucket(ctx, topology.DecisionsBucket(conn.Topology()))
 	if err != nil {
 		return err
 	}

@@ -62,10 +62,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	js, retry := conn.JS, cfg.Bus.Retry()
-	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerScoring, retry); err != nil {
+	if err := conn.EnsureConsumer(ctx, topology.ConsumerScoring, retry); err != nil {
 		return err
 	}
-	clients, err := bus.EnsureBucket(ctx, js, topology.ClientsBucket(cfg.Bus.Topology()))
+	clients, err := conn.EnsureBucket(ctx, topology.ClientsBucket(conn.Topology()))
 	if err != nil {
 		return err
 	}
