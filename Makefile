@@ -8,7 +8,7 @@ BIN      := bin
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak conformance clean
+.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak chaos conformance clean
 
 # Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
 FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
@@ -64,6 +64,11 @@ bench:
 ## soak: 10 minutes at 1,000 applications/s on the all-in-one; goroutines, RSS and errors
 soak:
 	$(GO) run ./tests/soak -duration $(or $(SOAK_DURATION),10m) -rate $(or $(SOAK_RATE),1000)
+
+## chaos: 3 nats-server processes and the real service binaries, killed under load (make test runs 30 s of it)
+chaos:
+	LOANFLOW_CHAOS_DURATION=$(or $(CHAOS_DURATION),5m) LOANFLOW_CHAOS_RATE=$(or $(CHAOS_RATE),200) \
+		$(GO) test -count=1 -v -timeout 60m -run TestClusterChaos ./tests/chaos/
 
 ## conformance: check a partner endpoint as Yandex would (make conformance URL=http://host/integrations TOKEN=...)
 conformance:

@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/decisions"
 	"github.com/loanflow/loanflow/contracts/events"
@@ -194,7 +196,20 @@ func (s *server) publish(ctx context.Context, app *partnerapi.Application, fp st
 		return err
 	}
 	msg.SetContext(ctx)
-	return s.pub.Publish(events.TypeApplicationReceived, msg)
+	// While a stream elects a new leader (a node lost) nobody answers the publish for a few
+	// seconds; the message id makes a repeat harmless, so try again until the request's
+	// NATS budget runs out.
+	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
+		err := s.pub.Publish(events.TypeApplicationReceived, msg)
+		if err == nil || !(errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // answer waits until the application is final or the deadline passes, then answers from the
@@ -223,6 +238,13 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string,
 		case err != nil:
 			writeError(w, r, s.log, searchID, err)
 			return
+		}
+		if !rec.Final() {
+			// A follower may still serve the pending record after the watcher (fed by the
+			// leader) has seen the final one.
+			if final, ok := s.store.cache.get(searchID); ok {
+				rec = final
+			}
 		}
 		wait := time.Until(deadline)
 		if rec.Final() || wait <= 0 {

@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	st := &store{kv: kv, cache: newAnswerCache(cfg.CacheSize)}
+	st := &store{kv: kv, cache: newAnswerCache(cfg.CacheSize), leader: newLeaderReader(nc, kv.Bucket())}
 
 	ln := cfg.Listener
 	if ln == nil {

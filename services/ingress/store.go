@@ -18,6 +18,8 @@ import (
 type store struct {
 	kv    jetstream.KeyValue
 	cache *answerCache
+	// leader confirms a "not found" with the stream leader (nil: trust the direct read).
+	leader *leaderReader
 }
 
 // errNotFound means no application with that search_id was ever received (or it expired).
@@ -48,18 +50,31 @@ func (s *store) create(ctx context.Context, rec decisions.Record) (created bool,
 // get returns the current record and its revision.
 func (s *store) get(ctx context.Context, searchID string) (decisions.Record, uint64, error) {
 	var rec decisions.Record
+	var (
+		value []byte
+		rev   uint64
+	)
 	e, err := s.kv.Get(ctx, searchID)
+	switch {
+	case (errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)) && s.leader != nil:
+		// With replicas, a direct read may be served by a follower that has not applied the
+		// write yet (just created, or catching up after a restart): only the leader may say
+		// an application does not exist.
+		value, rev, err = s.leader.get(ctx, searchID)
+	case err == nil:
+		value, rev = e.Value(), e.Revision()
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return rec, 0, errNotFound
 	}
 	if err != nil {
 		return rec, 0, fmt.Errorf("get %s: %w", searchID, err)
 	}
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+	if err := json.Unmarshal(value, &rec); err != nil {
 		return rec, 0, fmt.Errorf("decode record %s: %w", searchID, err)
 	}
 	s.cache.put(rec)
-	return rec, e.Revision(), nil
+	return rec, rev, nil
 }
 
 // rollback removes a pending record whose event could not be published, so that Yandex's
