@@ -22,6 +22,7 @@ const (
 	CodeTooLarge                  // the body is over the size limit: 413
 	CodeFailed                    // the application could not be processed: 500 with a message
 	CodeNotAcceptable             // a method or path the API does not have: 405
+	CodeTooMany                   // the token is over its request rate: 429 with Retry-After
 )
 
 // Error is an answer-worthy error: Message is safe to show to Yandex.
@@ -30,22 +31,26 @@ type Error struct {
 	SearchID   string
 	Message    string
 	Properties []string
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter string
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // Messages of the answers that have a fixed text.
 const (
-	msgInternal  = "Внутренняя ошибка банка, повторите запрос позже"
-	msgFailed    = "Банк не смог обработать заявку"
-	msgNotFound  = "Заявок с таким search_id не найдено"
-	msgNoToken   = "Требуется заголовок Authorization: Bearer <токен>"
-	msgBadToken  = "Неверный токен авторизации"
-	msgConflict  = "Поле search_id уже использовано для заявки с другими параметрами"
-	msgMethod    = "Метод не поддерживается"
-	msgNoRoute   = "Неизвестный адрес"
-	msgTooLarge  = "Тело запроса больше допустимого размера"
-	retryAfterIE = "1"
+	msgInternal   = "Внутренняя ошибка банка, повторите запрос позже"
+	msgFailed     = "Банк не смог обработать заявку"
+	msgNotFound   = "Заявок с таким search_id не найдено"
+	msgNoToken    = "Требуется заголовок Authorization: Bearer <токен>"
+	msgBadToken   = "Неверный токен авторизации"
+	msgConflict   = "Поле search_id уже использовано для заявки с другими параметрами"
+	msgMethod     = "Метод не поддерживается"
+	msgNoRoute    = "Неизвестный адрес"
+	msgTooLarge   = "Тело запроса больше допустимого размера"
+	msgTooMany    = "Слишком много запросов с этим токеном, повторите позже"
+	msgNotAllowed = "Запросы с этого адреса не принимаются"
+	retryAfterIE  = "1"
 )
 
 func status(c Code) int {
@@ -60,6 +65,8 @@ func status(c Code) int {
 		return http.StatusRequestEntityTooLarge
 	case CodeNotAcceptable:
 		return http.StatusMethodNotAllowed
+	case CodeTooMany:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -76,6 +83,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, search
 	}
 	if e.SearchID == "" {
 		e.SearchID = searchID
+	}
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
 	}
 	if e.Code == CodeFailed {
 		log.WarnContext(r.Context(), "answered failed application", "search_id", e.SearchID, "correlation_id", correlationID(r.Context()))

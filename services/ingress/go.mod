@@ -10,7 +10,9 @@ require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/loanflow/loanflow/contracts v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -19,8 +21,6 @@ require (
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	golang.org/x/time v0.16.0 // indirect
 )
 
 require (

@@ -48,6 +48,9 @@ type server struct {
 	// reachable at all, so that an outage is answered at once.
 	natsTimeout time.Duration
 	connected   func() bool
+	// allow admits Yandex's networks (empty: everyone); limits rations each token (nil: none).
+	allow  allowlist
+	limits *tokenLimits
 }
 
 // errNATSDown is the internal cause of the 500 answered while NATS is unreachable.
@@ -62,9 +65,11 @@ func (s *server) routes(base string) http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, "", &Error{Code: CodeNotAcceptable, Message: msgMethod})
 	})
-	r.Route(strings.TrimSuffix(base, "/"), func(r chi.Router) {
-		r.Post(partnerapi.Path, s.loanApproval)
-		r.Get(partnerapi.Path+"/{search_id}", s.pollByGet)
+	base = strings.TrimSuffix(base, "/")
+	r.Group(func(r chi.Router) {
+		r.Use(s.allowed)
+		r.Post(base+partnerapi.Path, s.loanApproval)
+		r.Get(base+partnerapi.Path+"/{search_id}", s.pollByGet)
 	})
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -297,12 +302,17 @@ func (s *server) authorize(r *http.Request) error {
 		return &Error{Code: CodeForbidden, Message: msgNoToken}
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match := 0
-	for _, t := range s.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	which := -1
+	for i, t := range s.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t[:]) == 1 {
+			which = i
+		}
 	}
-	if match != 1 {
+	if which < 0 {
 		return &Error{Code: CodeForbidden, Message: msgBadToken}
+	}
+	if ok, wait := s.limits.take(which); !ok {
+		return tooMany(wait)
 	}
 	return nil
 }

@@ -54,6 +54,17 @@ type Config struct {
 	// unreachable.
 	CacheSize int `env:"LOANFLOW_ANSWER_CACHE" envDefault:"10000"`
 
+	// TLSCert and TLSKey (PEM files) make the public endpoint serve HTTPS; both or neither.
+	TLSCert string `env:"LOANFLOW_TLS_CERT"`
+	TLSKey  string `env:"LOANFLOW_TLS_KEY"`
+	// AllowCIDRs, when set, admits API calls only from these networks (Yandex's ranges); others
+	// get 403. Proposal links stay open to everyone.
+	AllowCIDRs []string `env:"LOANFLOW_ALLOW_CIDRS"`
+	// RateLimit is each bearer token's sustained requests per second (0: unlimited), with
+	// RateBurst requests allowed at once; over it the answer is 429 with Retry-After.
+	RateLimit float64 `env:"LOANFLOW_RATE_LIMIT" envDefault:"0"`
+	RateBurst int     `env:"LOANFLOW_RATE_BURST" envDefault:"200"`
+
 	// Listener, when set, is used instead of listening on Addr (tests and the all-in-one).
 	Listener net.Listener `env:"-"`
 	// Logger writes the service's logs; nil discards them.
@@ -93,6 +104,15 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("LOANFLOW_MAX_BODY_BYTES: at least 1024"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("LOANFLOW_TLS_CERT, LOANFLOW_TLS_KEY: give both or neither"))
+	}
+	if _, err := parseAllowlist(c.AllowCIDRs); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		errs = append(errs, errors.New("LOANFLOW_RATE_LIMIT, LOANFLOW_RATE_BURST: must not be negative"))
 	}
 	if !strings.HasPrefix(c.BasePath, "/") && c.BasePath != "" {
 		errs = append(errs, errors.New("LOANFLOW_BASE_PATH: must start with /"))
@@ -169,6 +189,8 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, t := range cfg.tokens() {
 		srv.tokens = append(srv.tokens, sha256.Sum256([]byte(t)))
 	}
+	srv.allow, _ = parseAllowlist(cfg.AllowCIDRs) // validated above
+	srv.limits = newTokenLimits(cfg.RateLimit, cfg.RateBurst)
 	httpSrv := &http.Server{
 		Handler:           srv.routes(cfg.BasePath),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -203,11 +225,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	go func() {
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return httpSrv.Serve(ln) }
+		if cfg.TLSCert != "" {
+			serve = func() error { return httpSrv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey) }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	log.Info("ingress listening", "addr", ln.Addr().String(), "base_path", cfg.BasePath,
+	log.Info("ingress listening", "addr", ln.Addr().String(), "tls", cfg.TLSCert != "", "base_path", cfg.BasePath,
 		"sync_budget", cfg.SyncBudget.String(), "answer_deadline", cfg.AnswerDeadline.String())
 
 	var runErr error
