@@ -175,11 +175,11 @@ func TestOpenAPIDocumentLoadsAndValidates(t *testing.T) {
 		return s
 	}
 	post := doc.Paths.Find("/api/banking/loan_approval").Post
-	if got, want := statuses(post), []string{"200", "400", "403", "404", "413", "500"}; !slices.Equal(got, want) {
+	if got, want := statuses(post), []string{"200", "400", "403", "404", "413", "429", "500"}; !slices.Equal(got, want) {
 		t.Errorf("POST statuses = %v, want %v", got, want)
 	}
 	get := doc.Paths.Find("/api/banking/loan_approval/{search_id}").Get
-	if got, want := statuses(get), []string{"200", "403", "404", "500"}; !slices.Equal(got, want) {
+	if got, want := statuses(get), []string{"200", "403", "404", "429", "500"}; !slices.Equal(got, want) {
 		t.Errorf("GET statuses = %v, want %v", got, want)
 	}
 	if post.Responses.Status(200).Value.Headers["Retry-After"] == nil {
