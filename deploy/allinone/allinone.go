@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/embeddednats"
 	"github.com/loanflow/loanflow/services/audit"
@@ -50,6 +51,9 @@ type Config struct {
 	Offers  offers.Config
 	Audit   audit.Config
 
+	// Ops collects every service's metrics and readiness checks (the admin listener serves
+	// them); nil keeps them to the system.
+	Ops *admin.Ops `env:"-"`
 	// Logger writes every service's logs; nil discards them.
 	Logger *slog.Logger `env:"-"`
 }
@@ -140,6 +144,11 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	in, sc, of, au := cfg.Ingress, cfg.Scoring, cfg.Offers, cfg.Audit
 	in.NATSOptions, sc.NATSOptions, of.NATSOptions, au.NATSOptions = connect(&in.Bus), connect(&sc.Bus), connect(&of.Bus), connect(&au.Bus)
 	in.Logger, sc.Logger, of.Logger, au.Logger = log, log, log, log
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	in.Ops, sc.Ops, of.Ops, au.Ops = ops, ops, ops, ops
 	in.Listener, in.BearerTokens, in.PhoneKey = ln, tokens, phoneKey
 	sc.PhoneKey, au.PhoneKey, au.SigningKey = phoneKey, phoneKey, signingKey
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/logging"
 )
 
@@ -44,4 +45,34 @@ func Main(name string, cfg any, run func(ctx context.Context, log *slog.Logger) 
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// Serve is Main for a long-running service: it also serves the admin endpoints (/metrics,
+// /healthz, /readyz, pprof behind LOANFLOW_PPROF) on LOANFLOW_ADMIN_ADDR, apart from any public
+// port, and hands run the registry and readiness checks to fill.
+func Serve(name string, cfg any, run func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error) int {
+	var as admin.Settings
+	if err := env.Parse(&as); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	ln, err := admin.Listen(as)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	ops := admin.NewOps()
+	return Main(name, cfg, func(ctx context.Context, log *slog.Logger) error {
+		adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+		adminDone := make(chan error, 1)
+		go func() { adminDone <- admin.Serve(adminCtx, ln, ops, as.Pprof, log) }()
+		err := run(ctx, log, ops)
+		// The admin listener outlives the service's own shutdown so that probes and a last
+		// scrape see it drain.
+		stopAdmin()
+		if adminErr := <-adminDone; err == nil {
+			err = adminErr
+		}
+		return err
+	})
 }

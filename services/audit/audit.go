@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/services/audit/internal/chain"
@@ -32,6 +34,8 @@ type Config struct {
 	// Batch is how many events are appended per round trip: the chain scales by batching.
 	Batch int `env:"LOANFLOW_AUDIT_BATCH" envDefault:"256"`
 
+	// Ops receives the chain's metrics and the readiness check; nil keeps them to the service.
+	Ops         *admin.Ops    `env:"-"`
 	Logger      *slog.Logger  `env:"-"`
 	NATSOptions []nats.Option `env:"-"`
 }
@@ -91,6 +95,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := w.resync(ctx); err != nil {
 		return err
 	}
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	if err := ops.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loanflow_audit_chain_length",
+		Help: "Records in the audit chain: the sequence of its head as this writer last stored or read it.",
+	}, func() float64 { return float64(w.head.Load()) })); err != nil {
+		return fmt.Errorf("audit metrics: %w", err)
+	}
+	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamLoans, topology.StreamAudit, "KV_"+checkpoints.Bucket())
+	ops.Ready.Add("audit", func(ctx context.Context) error {
+		if err := streamReady(ctx); err != nil {
+			return err
+		}
+		if _, err := js.Consumer(ctx, topology.StreamLoans, topology.ConsumerAudit); err != nil {
+			return fmt.Errorf("consumer %s: %w", topology.ConsumerAudit, err)
+		}
+		return nil
+	})
 	seq, _ := w.chain.Head()
 	log.Info("audit recording", "head_seq", seq, "batch", w.batch)
 	return w.run(ctx, cons)

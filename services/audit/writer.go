@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,8 @@ type writer struct {
 	backoff     []time.Duration
 
 	chain *chain.Chain
+	// head is the chain's stored head sequence, for the metrics scrape (another goroutine).
+	head atomic.Uint64
 	// recent holds the LOANS sequences of the latest records: an event redelivered after its
 	// record was stored (a lost ack, a restart) is recognised and not recorded twice.
 	recent *seqSet
@@ -150,6 +153,7 @@ func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) 
 			if ack.Duplicate || ack.Sequence != seqs[i] {
 				return i, fmt.Errorf("record %d stored as %d (duplicate %v)", seqs[i], ack.Sequence, ack.Duplicate)
 			}
+			w.head.Store(ack.Sequence)
 		case err := <-f.Err():
 			return i, fmt.Errorf("record %d: %w", seqs[i], err)
 		case <-timer.C:
@@ -221,6 +225,7 @@ func (w *writer) resync(ctx context.Context) error {
 	for i := len(sources) - 1; i >= 0; i-- {
 		w.recent.add(sources[i])
 	}
+	w.head.Store(headSeq)
 	c, err := chain.NewChain(headSeq, headHash)
 	if err != nil {
 		return err

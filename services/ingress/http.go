@@ -43,7 +43,7 @@ type server struct {
 	// republishWithin is how old a pending application may be for a repeat of it to publish
 	// its event again: inside JetStream's duplicate window the repeat cannot double it.
 	republishWithin time.Duration
-	ready           func() error
+	metrics         *httpMetrics
 	// natsTimeout bounds the NATS calls of one request; connected says whether NATS is
 	// reachable at all, so that an outage is answered at once.
 	natsTimeout time.Duration
@@ -70,16 +70,6 @@ func (s *server) routes(base string) http.Handler {
 		r.Use(s.allowed)
 		r.Post(base+partnerapi.Path, s.loanApproval)
 		r.Get(base+partnerapi.Path+"/{search_id}", s.pollByGet)
-	})
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := s.ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	return r
 }
@@ -400,6 +390,11 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		start := time.Now()
 		next.ServeHTTP(ww, r)
+		route := ""
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			route = rc.RoutePattern()
+		}
+		s.metrics.observe(route, ww.Status(), time.Since(start))
 		s.log.DebugContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 			"duration_ms", time.Since(start).Milliseconds(), "correlation_id", correlationID(r.Context()))
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/decisions"
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/services/ingress/internal/intake"
@@ -65,6 +66,9 @@ type Config struct {
 	RateLimit float64 `env:"LOANFLOW_RATE_LIMIT" envDefault:"0"`
 	RateBurst int     `env:"LOANFLOW_RATE_BURST" envDefault:"200"`
 
+	// Ops receives the service's metrics and readiness check (served on the admin listener,
+	// never on Addr); nil keeps them to the service.
+	Ops *admin.Ops `env:"-"`
 	// Listener, when set, is used instead of listening on Addr (tests and the all-in-one).
 	Listener net.Listener `env:"-"`
 	// Logger writes the service's logs; nil discards them.
@@ -179,13 +183,15 @@ func Run(ctx context.Context, cfg Config) error {
 		connected: nc.IsConnected,
 		hasher:    hasher, budget: cfg.SyncBudget, retryAfter: fmt.Sprint(retryAfter), maxBody: cfg.MaxBodyBytes,
 		republishWithin: topology.DuplicateWindow - 30*time.Second,
-		ready: func() error {
-			if !nc.IsConnected() {
-				return errors.New("nats not connected")
-			}
-			return health.Err()
-		},
 	}
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	if srv.metrics, err = newHTTPMetrics(ops.Registry); err != nil {
+		return err
+	}
+	ops.Ready.Add("ingress", bus.ReadyCheck(nc, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
 	for _, t := range cfg.tokens() {
 		srv.tokens = append(srv.tokens, sha256.Sum256([]byte(t)))
 	}

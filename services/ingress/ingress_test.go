@@ -21,6 +21,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
 	"github.com/loanflow/loanflow/services/ingress"
@@ -55,6 +56,7 @@ func start(t testing.TB, budget time.Duration, tweak ...func(*ingress.Config)) *
 	cfg.MaxBodyBytes = 4096
 	cfg.Listener = ln
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Ops = admin.NewOps()
 	for _, f := range tweak {
 		f(&cfg)
 	}
@@ -84,12 +86,7 @@ func start(t testing.TB, budget time.Duration, tweak ...func(*ingress.Config)) *
 			return false
 		}
 		e.kv = kv
-		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return len(cfg.Ops.Ready.Check(context.Background())) == 0
 	})
 	return e
 }

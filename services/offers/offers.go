@@ -15,11 +15,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loanflow/loanflow/contracts/decisions"
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/services/offers/internal/catalog"
 )
@@ -30,6 +32,8 @@ type Config struct {
 	// CatalogFile is the product catalog YAML; empty uses the documented default catalog.
 	CatalogFile string `env:"LOANFLOW_CATALOG_FILE"`
 
+	// Ops receives the service's metrics and readiness check; nil keeps them to the service.
+	Ops         *admin.Ops    `env:"-"`
 	Logger      *slog.Logger  `env:"-"`
 	NATSOptions []nats.Option `env:"-"`
 }
@@ -67,12 +71,26 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
-	a := &assembler{catalog: cat, kv: kv, pub: pub}
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	decided := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "loanflow_decisions_total",
+		Help: "Answers decided, by product type and decision (has_approve or rejected).",
+	}, []string{"product_type", "decision"})
+	if err := ops.Registry.Register(decided); err != nil {
+		return fmt.Errorf("offers metrics: %w", err)
+	}
+	health := &bus.Health{}
+	ops.Ready.Add("offers", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
+	a := &assembler{catalog: cat, kv: kv, pub: pub, decided: decided}
 	log.Info("offer assembly", "catalog_version", cat.Version())
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerOffers, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   a.assemble,
 		Failures: bus.Failures{Stage: "offers", Retry: retry, Publisher: pub, Logger: log},
+		Health:   health,
 	})
 }
 
@@ -80,6 +98,7 @@ type assembler struct {
 	catalog *catalog.Catalog
 	kv      jetstream.KeyValue
 	pub     *bus.Publisher
+	decided *prometheus.CounterVec
 }
 
 // assemble answers one scored application. The answer goes to the bucket before the event is
@@ -111,6 +130,13 @@ func (a *assembler) assemble(msg *message.Message) error {
 	}
 	out.SetContext(ctx)
 	return a.pub.Publish(events.TypeDecisionMade, out)
+}
+
+// count adds a decision this delivery stored (never a redelivery's) to the metrics.
+func (a *assembler) count(made events.DecisionMade) {
+	if a.decided != nil {
+		a.decided.WithLabelValues(string(made.ProductType), string(made.Decision)).Inc()
+	}
 }
 
 // decide is the pure part: the catalog's offers for the scored application.
@@ -162,6 +188,7 @@ func (a *assembler) store(ctx context.Context, searchID string, made events.Deci
 			rec = decisions.Record{SearchID: searchID, Status: decisions.StatusDone, Answer: answer, CreatedAt: now, UpdatedAt: now}
 			b, _ := json.Marshal(rec)
 			if _, err := a.kv.Create(ctx, searchID, b); err == nil {
+				a.count(made)
 				return rec, nil
 			} else if !errors.Is(err, jetstream.ErrKeyExists) {
 				return rec, fmt.Errorf("store answer %s: %w", searchID, err)
@@ -179,6 +206,7 @@ func (a *assembler) store(ctx context.Context, searchID string, made events.Deci
 		rec.Status, rec.Answer, rec.UpdatedAt = decisions.StatusDone, answer, time.Now().UTC()
 		b, _ := json.Marshal(rec)
 		if _, err := a.kv.Update(ctx, searchID, b, entry.Revision()); err == nil {
+			a.count(made)
 			return rec, nil
 		} else if !isWrongRevision(err) {
 			return rec, fmt.Errorf("store answer %s: %w", searchID, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/services/scoring/internal/policy"
@@ -33,6 +34,8 @@ type Config struct {
 	// service itself only ever sees hashes).
 	PhoneKey string `env:"LOANFLOW_PHONE_KEY"`
 
+	// Ops receives the service's metrics and readiness check; nil keeps them to the service.
+	Ops         *admin.Ops    `env:"-"`
 	Logger      *slog.Logger  `env:"-"`
 	NATSOptions []nats.Option `env:"-"`
 }
@@ -71,11 +74,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
 	s := &scorer{policy: pol, clients: clients, pub: pub}
+	health := &bus.Health{}
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	ops.Ready.Add("scoring", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+clients.Bucket()))
 	log.Info("scoring", "policy_version", pol.Version())
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   s.score,
 		Failures: bus.Failures{Stage: "scoring", Retry: retry, Publisher: pub, Logger: log},
+		Health:   health,
 	})
 }
 

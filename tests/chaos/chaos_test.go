@@ -450,7 +450,11 @@ func runSchedule(tl *timeline, d time.Duration, cl *cluster, h *harness, procs m
 	procs["ingress"] = p
 	tl.add("ingress started again")
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	addr := envValue(env, "LOANFLOW_HTTP_ADDR")
+	addr, err := h.adminAddr("ingress")
+	if err != nil {
+		tl.fail(err)
+		return
+	}
 	if err := waitFor(30*time.Second, 50*time.Millisecond, func() error {
 		if p.exited() {
 			return errStop{fmt.Errorf("ingress exited: %v", p.waitErr)}
@@ -475,7 +479,7 @@ func binaryOf(name string) string {
 // maxStartupRestarts bounds how often a service that exits during start-up is started again.
 const maxStartupRestarts = 3
 
-// waitReady waits until ingress answers /readyz and every durable consumer is being pulled
+// waitReady waits until every service answers /readyz on its admin listener and every durable consumer is being pulled
 // from. A service that exits meanwhile is started again, as its supervisor would, up to
 // maxStartupRestarts times: the restarts are returned, with the error each exit logged, for
 // the report.
@@ -502,8 +506,14 @@ func waitReady(h *harness, js jetstream.JetStream, env []string, httpAddr string
 			}
 			procs[name] = np
 		}
-		if err := httpGetOK(client, "http://"+httpAddr+"/readyz"); err != nil {
-			return err
+		for _, name := range serviceNames {
+			addr, err := h.adminAddr(name)
+			if err != nil {
+				return errStop{err}
+			}
+			if err := httpGetOK(client, "http://"+addr+"/readyz"); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		for _, name := range consumerNames {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,27 @@ type harness struct {
 
 	mu    sync.Mutex
 	procs []*proc
-	logs  []string // log files in the order they were first written
+	logs  []string          // log files in the order they were first written
+	admin map[string]string // each service process's admin listener, kept across restarts
+}
+
+// adminAddr is the admin listener (/readyz, /metrics) of the service process name: processes
+// on one host each need their own.
+func (h *harness) adminAddr(name string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a, ok := h.admin[name]; ok {
+		return a, nil
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return "", err
+	}
+	if h.admin == nil {
+		h.admin = map[string]string{}
+	}
+	h.admin[name] = "127.0.0.1:" + strconv.Itoa(ports[0])
+	return h.admin[name], nil
 }
 
 // proc is one child process.
@@ -68,6 +89,13 @@ func (h *harness) start(logName, bin string, env []string, args ...string) (*pro
 	cmd := exec.Command(filepath.Join(h.bin, bin), args...)
 	cmd.Dir = h.root
 	cmd.Env = env
+	if bin != "nats-server" {
+		addr, err := h.adminAddr(logName)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(slices.Clone(env), "LOANFLOW_ADMIN_ADDR="+addr)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/deploy/allinone"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
 )
@@ -53,6 +54,8 @@ type options struct {
 	budget time.Duration
 	// logs, when set, receives every log line at debug level.
 	logs io.Writer
+	// ops, when set, receives every service's metrics and readiness checks.
+	ops *admin.Ops
 }
 
 // syncBuffer is a bytes.Buffer safe for the services' concurrent log writes.
@@ -86,6 +89,7 @@ func start(t *testing.T, o options) *system {
 	if o.logs != nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	cfg.Ops = o.ops
 	cfg.Ingress.BearerTokens = []string{token}
 	cfg.Ingress.PhoneKey = "e2e-phone-key-0123456789"
 	cfg.Ingress.BasePath = "/integrations"

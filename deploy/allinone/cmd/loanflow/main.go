@@ -8,13 +8,14 @@ import (
 	"os"
 
 	"github.com/loanflow/loanflow/deploy/allinone"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/service"
 )
 
 func main() {
 	var cfg allinone.Config
-	os.Exit(service.Main("loanflow", &cfg, func(ctx context.Context, log *slog.Logger) error {
-		cfg.Logger = log
+	os.Exit(service.Serve("loanflow", &cfg, func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error {
+		cfg.Logger, cfg.Ops = log, ops
 		return allinone.Run(ctx, cfg)
 	}))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/pkg/service"
@@ -59,8 +60,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		var cfg audit.Config
-		os.Exit(service.Main("audit", &cfg, func(ctx context.Context, log *slog.Logger) error {
-			cfg.Logger = log
+		os.Exit(service.Serve("audit", &cfg, func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error {
+			cfg.Logger, cfg.Ops = log, ops
 			return audit.Run(ctx, cfg)
 		}))
 	case "replay", "verify", "export":

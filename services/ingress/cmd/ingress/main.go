@@ -6,14 +6,15 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/service"
 	"github.com/loanflow/loanflow/services/ingress"
 )
 
 func main() {
 	var cfg ingress.Config
-	os.Exit(service.Main("ingress", &cfg, func(ctx context.Context, log *slog.Logger) error {
-		cfg.Logger = log
+	os.Exit(service.Serve("ingress", &cfg, func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error {
+		cfg.Logger, cfg.Ops = log, ops
 		return ingress.Run(ctx, cfg)
 	}))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/service"
 	"github.com/loanflow/loanflow/services/scoring"
 )
@@ -24,8 +25,8 @@ func main() {
 	var cfg scoring.Config
 	switch {
 	case len(args) == 0 || args[0] == "serve":
-		os.Exit(service.Main("scoring", &cfg, func(ctx context.Context, log *slog.Logger) error {
-			cfg.Logger = log
+		os.Exit(service.Serve("scoring", &cfg, func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error {
+			cfg.Logger, cfg.Ops = log, ops
 			return scoring.Run(ctx, cfg)
 		}))
 	case args[0] == "import-clients" && len(args) == 2:
