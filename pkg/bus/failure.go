@@ -49,6 +49,8 @@ type Failures struct {
 	// (the failure marker itself), which only log and terminate.
 	Publisher message.Publisher
 	Logger    *slog.Logger
+	// Metrics, when set, counts the dead letters.
+	Metrics *Metrics
 }
 
 // Middleware wraps a handler with the give-up policy.
@@ -81,6 +83,7 @@ func (f Failures) Middleware(h message.HandlerFunc) message.HandlerFunc {
 				log.Error("event failed and could not be dead-lettered, will retry", "publish_err", perr)
 				return nil, perr
 			}
+			f.Metrics.deadLettered(f.Stage, reason)
 			if perr := f.publishFailure(msg, reason, err, delivered); perr != nil {
 				log.Error("event failed and the failure could not be published, will retry", "publish_err", perr)
 				return nil, perr

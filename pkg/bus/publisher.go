@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/pkg/tracing"
 )
 
 // Publisher publishes Watermill messages to JetStream and waits for each ack. The topic is the
@@ -41,6 +42,9 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p *Publisher) publish(ctx context.Context, topic string, m *message.Message) error {
+	// The span in hand (an HTTP request's, a consumer's) becomes the event's parent; without
+	// one the trace headers the event already has pass on unchanged.
+	tracing.Inject(ctx, m.Metadata)
 	nm := &nats.Msg{Subject: topic, Data: m.Payload, Header: make(nats.Header, len(m.Metadata))}
 	for k, v := range m.Metadata {
 		if !strings.HasPrefix(k, "nats.") {

@@ -28,6 +28,8 @@ type Handler struct {
 	Failures Failures
 	// Health, when set, records whether the consumer is consuming (for readiness).
 	Health *Health
+	// Metrics, when set, counts redeliveries (dead letters are counted by Failures.Metrics).
+	Metrics *Metrics
 }
 
 // Run consumes every handler's consumer through a Watermill router until ctx ends, then stops
@@ -54,7 +56,8 @@ func Run(ctx context.Context, js jetstream.JetStream, log *slog.Logger, closeTim
 		rh := router.AddConsumerHandler(h.Consumer, h.Consumer, sub, h.Handle)
 		// Failures sees the handler's errors, panics included (Recoverer turns them into
 		// errors), and decides between retry and giving up.
-		rh.AddMiddleware(h.Failures.Middleware, middleware.Recoverer)
+		// observe, outermost, traces the whole delivery, giving up included.
+		rh.AddMiddleware(observe(h.Consumer, h.Metrics), h.Failures.Middleware, middleware.Recoverer)
 	}
 	if err := router.Run(ctx); err != nil {
 		return fmt.Errorf("router: %w", err)

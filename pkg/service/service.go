@@ -16,6 +16,7 @@ import (
 
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/logging"
+	"github.com/loanflow/loanflow/pkg/tracing"
 )
 
 // Main parses the environment into cfg, then calls run with a context cancelled by SIGINT or
@@ -49,7 +50,8 @@ func Main(name string, cfg any, run func(ctx context.Context, log *slog.Logger) 
 
 // Serve is Main for a long-running service: it also serves the admin endpoints (/metrics,
 // /healthz, /readyz, pprof behind LOANFLOW_PPROF) on LOANFLOW_ADMIN_ADDR, apart from any public
-// port, and hands run the registry and readiness checks to fill.
+// port, hands run the registry and readiness checks to fill, and exports traces when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set.
 func Serve(name string, cfg any, run func(ctx context.Context, log *slog.Logger, ops *admin.Ops) error) int {
 	var as admin.Settings
 	if err := env.Parse(&as); err != nil {
@@ -63,10 +65,19 @@ func Serve(name string, cfg any, run func(ctx context.Context, log *slog.Logger,
 	}
 	ops := admin.NewOps()
 	return Main(name, cfg, func(ctx context.Context, log *slog.Logger) error {
+		flush, err := tracing.Setup(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := flush(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("trace export at exit", "err", err)
+			}
+		}()
 		adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 		adminDone := make(chan error, 1)
 		go func() { adminDone <- admin.Serve(adminCtx, ln, ops, as.Pprof, log) }()
-		err := run(ctx, log, ops)
+		err = run(ctx, log, ops)
 		// The admin listener outlives the service's own shutdown so that probes and a last
 		// scrape see it drain.
 		stopAdmin()

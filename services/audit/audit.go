@@ -105,6 +105,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}, func() float64 { return float64(w.head.Load()) })); err != nil {
 		return fmt.Errorf("audit metrics: %w", err)
 	}
+	// The writer reads its consumer directly: only its lag is reported here.
+	if _, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerAudit); err != nil {
+		return err
+	}
 	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamLoans, topology.StreamAudit, "KV_"+checkpoints.Bucket())
 	ops.Ready.Add("audit", func(ctx context.Context) error {
 		if err := streamReady(ctx); err != nil {

@@ -16,10 +16,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/pkg/tracing"
 	"github.com/loanflow/loanflow/services/audit/internal/chain"
 )
 
@@ -126,7 +129,12 @@ func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) 
 	seqs := make([]uint64, 0, len(msgs))
 	var perr error
 	for _, m := range msgs {
+		// The record joins the trace of the event it records.
+		_, span := tracing.Tracer().Start(tracing.Extract(ctx, map[string]string{events.HeaderTraceParent: m.Headers().Get(events.HeaderTraceParent)}),
+			"audit record", trace.WithSpanKind(trace.SpanKindConsumer))
 		rec, err := w.chain.Append(w.recordOf(m))
+		span.SetAttributes(attribute.Int64("loanflow.audit_seq", int64(rec.Seq)))
+		span.End()
 		if err != nil {
 			perr = fmt.Errorf("seal record for LOANS %d: %w", streamSeq(m), err)
 			break

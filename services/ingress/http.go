@@ -20,12 +20,15 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/loanflow/loanflow/contracts/decisions"
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/pkg/tracing"
 	"github.com/loanflow/loanflow/services/ingress/internal/intake"
 )
 
@@ -346,6 +349,11 @@ func (s *server) correlate(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), keyCorrelation, id)
 		ctx = context.WithValue(ctx, keyTraceParent, tp)
+		// The request's span continues Yandex's trace (or the one started above); the events
+		// it publishes carry it on.
+		ctx, span := tracing.Tracer().Start(tracing.Extract(ctx, map[string]string{events.HeaderTraceParent: tp}), r.Method+" loan_approval",
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("loanflow.correlation_id", id)))
+		defer span.End()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

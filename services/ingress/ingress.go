@@ -192,6 +192,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ops.Ready.Add("ingress", bus.ReadyCheck(nc, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
+	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerFailures, topology.ConsumerDeadline)
+	if err != nil {
+		return err
+	}
 	for _, t := range cfg.tokens() {
 		srv.tokens = append(srv.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -218,14 +222,14 @@ func Run(ctx context.Context, cfg Config) error {
 	consDone := make(chan struct{})
 	go func() {
 		defer close(consDone)
-		failures := bus.Failures{Stage: "ingress", Retry: retry, Logger: log}
+		failures := bus.Failures{Stage: "ingress", Retry: retry, Logger: log, Metrics: metrics}
 		dl := &deadline{store: st, pub: pub, after: cfg.AnswerDeadline}
 		if err := bus.Run(consCtx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 			Consumer: topology.ConsumerFailures, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
-			Handle: markFailed(st), Failures: failures, Health: health,
+			Handle: markFailed(st), Failures: failures, Health: health, Metrics: metrics,
 		}, bus.Handler{
 			Consumer: topology.ConsumerDeadline, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
-			Handle: dl.handle, Failures: failures, Health: health,
+			Handle: dl.handle, Failures: failures, Health: health, Metrics: metrics,
 		}); err != nil {
 			errc <- fmt.Errorf("failure consumer: %w", err)
 		}

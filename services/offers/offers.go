@@ -84,13 +84,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	health := &bus.Health{}
 	ops.Ready.Add("offers", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
+	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerOffers)
+	if err != nil {
+		return err
+	}
 	a := &assembler{catalog: cat, kv: kv, pub: pub, decided: decided}
 	log.Info("offer assembly", "catalog_version", cat.Version())
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerOffers, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   a.assemble,
-		Failures: bus.Failures{Stage: "offers", Retry: retry, Publisher: pub, Logger: log},
+		Failures: bus.Failures{Stage: "offers", Retry: retry, Publisher: pub, Logger: log, Metrics: metrics},
 		Health:   health,
+		Metrics:  metrics,
 	})
 }
 

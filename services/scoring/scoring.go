@@ -80,12 +80,17 @@ func Run(ctx context.Context, cfg Config) error {
 		ops = admin.NewOps()
 	}
 	ops.Ready.Add("scoring", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+clients.Bucket()))
+	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerScoring)
+	if err != nil {
+		return err
+	}
 	log.Info("scoring", "policy_version", pol.Version())
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   s.score,
-		Failures: bus.Failures{Stage: "scoring", Retry: retry, Publisher: pub, Logger: log},
+		Failures: bus.Failures{Stage: "scoring", Retry: retry, Publisher: pub, Logger: log, Metrics: metrics},
 		Health:   health,
+		Metrics:  metrics,
 	})
 }
 
