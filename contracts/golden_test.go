@@ -248,6 +248,9 @@ var eventPayloads = map[string]func() any{
 	events.TypeApplicationScored:   func() any { return new(events.ApplicationScored) },
 	events.TypeDecisionMade:        func() any { return new(events.DecisionMade) },
 	events.TypeApplicationFailed:   func() any { return new(events.ApplicationFailed) },
+	events.TypeApplicationReferred: func() any { return new(events.ApplicationReferred) },
+	events.TypeUnderwritingDecided: func() any { return new(events.UnderwritingDecided) },
+	events.TypeOfferClicked:        func() any { return new(events.OfferClicked) },
 }
 
 func TestEventSamplesCoverEveryType(t *testing.T) {

@@ -18,10 +18,19 @@ const (
 	TypeApplicationScored   = "loan.application.scored.v1"
 	TypeDecisionMade        = "loan.decision.made.v1"
 	TypeApplicationFailed   = "loan.application.failed.v1"
+	// TypeApplicationReferred: scoring sends the application to manual underwriting.
+	TypeApplicationReferred = "loan.application.referred.v1"
+	// TypeUnderwritingDecided: an officer, or the policy's fallback, decided a referral.
+	TypeUnderwritingDecided = "loan.underwriting.decided.v1"
+	// TypeOfferClicked: the user followed an offer's proposal link.
+	TypeOfferClicked = "loan.offer.clicked.v1"
 )
 
 // Types lists every v1 event type, in pipeline order.
-var Types = []string{TypeApplicationReceived, TypeApplicationScored, TypeDecisionMade, TypeApplicationFailed}
+var Types = []string{
+	TypeApplicationReceived, TypeApplicationScored, TypeApplicationReferred, TypeUnderwritingDecided,
+	TypeDecisionMade, TypeApplicationFailed, TypeOfferClicked,
+}
 
 // Headers every event carries.
 const (
@@ -88,7 +97,96 @@ type DecisionMade struct {
 	ReasonCodes    []string               `json:"reason_codes"`
 	PolicyVersion  string                 `json:"policy_version"`
 	CatalogVersion string                 `json:"catalog_version"`
-	DecidedAt      time.Time              `json:"decided_at"`
+	// Dropped lists the offers the catalog produced but the self-check refused to send, with
+	// the checks each failed; the answer never carries them. Optional.
+	Dropped   []DroppedOffer `json:"dropped,omitempty"`
+	DecidedAt time.Time      `json:"decided_at"`
+}
+
+// DroppedOffer is an offer the self-check kept out of the answer.
+type DroppedOffer struct {
+	// OfferID is the catalog's product id.
+	OfferID string `json:"offer_id"`
+	// Checks are the stable codes of the checks the offer failed (e.g. "psk_above_cap").
+	Checks []string `json:"checks"`
+}
+
+// ClientFigures are the profile figures scoring decided on, shown to an underwriting officer.
+// They hold no personal data: no name, no phone.
+type ClientFigures struct {
+	MonthlyIncome       partnerapi.Money `json:"monthly_income"`
+	MonthlyDebtPayments partnerapi.Money `json:"monthly_debt_payments"`
+	BureauGrade         string           `json:"bureau_grade"`
+	ClientSince         string           `json:"client_since,omitempty"` // YYYY-MM-DD
+	SalaryClient        bool             `json:"salary_client"`
+}
+
+// Proposal is an approval's terms: how firm, the grade that prices it, up to how much.
+type Proposal struct {
+	// Outcome is approved or rejected.
+	Outcome  Outcome                  `json:"outcome"`
+	Approval partnerapi.OfferDecision `json:"approval,omitempty"`
+	Grade    string                   `json:"grade,omitempty"`
+	// MaxAmount is the largest loan amount or card limit offered; zero when rejected.
+	MaxAmount partnerapi.Money `json:"max_amount"`
+}
+
+// ApplicationReferred is published by scoring instead of ApplicationScored when its policy
+// sends the application to an officer. The application stays pending for Yandex until
+// UnderwritingDecided; at DecideBy the policy's Fallback applies.
+type ApplicationReferred struct {
+	SearchID    string                 `json:"search_id"`
+	ProductType partnerapi.ProductType `json:"product_type"`
+	Amount      *partnerapi.Money      `json:"amount,omitempty"`
+	Term        *int                   `json:"term,omitempty"`
+	// PhoneHash and PhoneMask as in ApplicationReceived: never the number itself.
+	PhoneHash string `json:"phone_hash"`
+	PhoneMask string `json:"phone_mask"`
+	// Client is the profile scoring saw; nil for a client the bank does not know.
+	Client *ClientFigures `json:"client,omitempty"`
+	// Suggested is what the policy would approve without the referral.
+	Suggested Proposal `json:"suggested"`
+	// MinAmount and MaxAmount bound what an officer may approve.
+	MinAmount partnerapi.Money `json:"min_amount"`
+	MaxAmount partnerapi.Money `json:"max_amount"`
+	// Fallback is the decision applied when no officer decides by DecideBy.
+	Fallback      Proposal  `json:"fallback"`
+	ReasonCodes   []string  `json:"reason_codes"`
+	PolicyVersion string    `json:"policy_version"`
+	ReceivedAt    time.Time `json:"received_at"`
+	ReferredAt    time.Time `json:"referred_at"`
+	DecideBy      time.Time `json:"decide_by"`
+}
+
+// UnderwritingDecided closes a referral: an officer's decision, or the policy's fallback. Offer
+// assembly turns it into the answer as it does ApplicationScored.
+type UnderwritingDecided struct {
+	SearchID    string                 `json:"search_id"`
+	ProductType partnerapi.ProductType `json:"product_type"`
+	Amount      *partnerapi.Money      `json:"amount,omitempty"`
+	Term        *int                   `json:"term,omitempty"`
+	Decision    Proposal               `json:"decision"`
+	// DecidedBy is the officer's login, or DecidedByFallback.
+	DecidedBy string `json:"decided_by"`
+	// Comment is the officer's; it must not hold personal data.
+	Comment       string    `json:"comment,omitempty"`
+	ReasonCodes   []string  `json:"reason_codes"`
+	PolicyVersion string    `json:"policy_version"`
+	DecidedAt     time.Time `json:"decided_at"`
+}
+
+// DecidedByFallback is UnderwritingDecided.DecidedBy when the policy's fallback decided.
+const DecidedByFallback = "policy-fallback"
+
+// OfferClicked is published by ingress when a user follows a valid proposal link.
+type OfferClicked struct {
+	SearchID string `json:"search_id"`
+	// OfferID is the catalog's product id the link preselects.
+	OfferID string `json:"offer_id"`
+	// Channel is "web" or "deep" (the app's link).
+	Channel   string    `json:"channel"`
+	ExpiresAt time.Time `json:"expires_at"`
+	ClickedAt time.Time `json:"clicked_at"`
 }
 
 // ApplicationFailed is published by a stage that gave up on an event: after its last retry,

@@ -16,6 +16,9 @@ var decoders = map[string]func() any{
 	events.TypeApplicationScored:   func() any { return new(events.ApplicationScored) },
 	events.TypeDecisionMade:        func() any { return new(events.DecisionMade) },
 	events.TypeApplicationFailed:   func() any { return new(events.ApplicationFailed) },
+	events.TypeApplicationReferred: func() any { return new(events.ApplicationReferred) },
+	events.TypeUnderwritingDecided: func() any { return new(events.UnderwritingDecided) },
+	events.TypeOfferClicked:        func() any { return new(events.OfferClicked) },
 }
 
 // FuzzEventDecoders decodes arbitrary bytes as every v1 event. Whatever the input: no panic,

@@ -55,6 +55,9 @@ const (
 	BucketAuditCheckpoints = "audit_checkpoints"
 	// CheckpointKey is the key of the latest checkpoint; history keeps the earlier ones.
 	CheckpointKey = "latest"
+	// BucketUnderwriting holds one underwriting case per referred search_id: who took it and
+	// how it was decided, so that two officers cannot decide the same application.
+	BucketUnderwriting = "underwriting"
 )
 
 // Durable consumers.
@@ -64,6 +67,7 @@ const (
 	ConsumerAudit    = "audit"            // LOANS, loan.>
 	ConsumerFailures = "ingress-failures" // LOANS, loan.application.failed.v1: marks the answer failed
 	ConsumerDeadline = "ingress-deadline" // LOANS, loan.application.received.v1: fails what is undecided in time
+	ConsumerConsole  = "console"          // LOANS, loan.application.referred.v1: the underwriting queue
 )
 
 // Options sizes the declarations for a deployment.
@@ -167,6 +171,18 @@ func ClientsBucket(o Options) jetstream.KeyValueConfig {
 	}
 }
 
+// UnderwritingBucket declares the underwriting bucket. Its history keeps a case's steps.
+func UnderwritingBucket(o Options) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      BucketUnderwriting,
+		Description: "loanflow manual underwriting cases by search_id",
+		History:     16,
+		TTL:         o.DecisionsTTL,
+		Storage:     o.Storage,
+		Replicas:    o.Replicas,
+	}
+}
+
 // AuditCheckpointsBucket declares the audit_checkpoints bucket.
 func AuditCheckpointsBucket(o Options) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
@@ -218,15 +234,23 @@ func (r Retry) Delay(delivered uint64) time.Duration {
 }
 
 type consumerDecl struct {
-	stream, filter, description string
+	stream      string
+	filters     []string
+	description string
 }
 
 var consumerDecls = map[string]consumerDecl{
-	ConsumerScoring:  {StreamLoans, events.TypeApplicationReceived, "scoring: decides received applications"},
-	ConsumerOffers:   {StreamLoans, events.TypeApplicationScored, "offers: assembles answers from scored applications"},
-	ConsumerAudit:    {StreamLoans, SubjectLoans, "audit: records every pipeline event"},
-	ConsumerFailures: {StreamLoans, events.TypeApplicationFailed, "ingress: marks failed applications"},
-	ConsumerDeadline: {StreamLoans, events.TypeApplicationReceived, "ingress: fails applications undecided at the answer deadline"},
+	ConsumerScoring:  {StreamLoans, []string{events.TypeApplicationReceived}, "scoring: decides received applications"},
+	ConsumerOffers:   {StreamLoans, []string{events.TypeApplicationScored}, "offers: assembles answers from scored applications"},
+	ConsumerAudit:    {StreamLoans, []string{SubjectLoans}, "audit: records every pipeline event"},
+	ConsumerFailures: {StreamLoans, []string{events.TypeApplicationFailed}, "ingress: marks failed applications"},
+	ConsumerDeadline: {StreamLoans, []string{events.TypeApplicationReceived}, "ingress: fails applications undecided at the answer deadline"},
+	ConsumerConsole:  {StreamLoans, []string{events.TypeApplicationReferred}, "console: queues referred applications for underwriting"},
+}
+
+// Filters returns the subjects the named consumer reads, or nil for an unknown name.
+func Filters(name string) []string {
+	return append([]string(nil), consumerDecls[name].filters...)
 }
 
 // Consumer declares the durable consumer name and returns the stream it reads.
@@ -235,19 +259,26 @@ func Consumer(name string, r Retry) (stream string, cfg jetstream.ConsumerConfig
 	if !ok {
 		return "", cfg, fmt.Errorf("topology: no consumer named %q", name)
 	}
-	return d.stream, jetstream.ConsumerConfig{
+	cfg = jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   d.description,
-		FilterSubject: d.filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.AckWait,
 		MaxDeliver:    r.MaxDeliver,
 		MaxAckPending: r.MaxAckPending,
-	}, nil
+	}
+	// One subject stays in FilterSubject, so that consumers declared before multi-filter
+	// consumers existed are not updated needlessly.
+	if len(d.filters) == 1 {
+		cfg.FilterSubject = d.filters[0]
+	} else {
+		cfg.FilterSubjects = append([]string(nil), d.filters...)
+	}
+	return d.stream, cfg, nil
 }
 
 // ConsumerNames lists every durable consumer.
 func ConsumerNames() []string {
-	return []string{ConsumerScoring, ConsumerOffers, ConsumerAudit, ConsumerFailures, ConsumerDeadline}
+	return []string{ConsumerScoring, ConsumerOffers, ConsumerAudit, ConsumerFailures, ConsumerDeadline, ConsumerConsole}
 }

@@ -112,7 +112,7 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, name string, r 
 	c, err := js.Consumer(ctx, stream, name)
 	if err == nil {
 		have := c.CachedInfo().Config
-		if have.FilterSubject == want.FilterSubject && have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+		if have.FilterSubject == want.FilterSubject && slices.Equal(have.FilterSubjects, want.FilterSubjects) && have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
 			have.MaxAckPending == want.MaxAckPending && have.Description == want.Description && have.AckPolicy == want.AckPolicy {
 			return nil
 		}

@@ -71,6 +71,25 @@ func samplePayloads(tb testing.TB, searchID string) map[string][]byte {
 			Detail: "bureau: timeout after 5s", EventType: events.TypeApplicationReceived,
 			Deliveries: 5, FailedAt: testTime,
 		}),
+		events.TypeApplicationReferred: mustJSON(tb, events.ApplicationReferred{
+			SearchID: searchID, ProductType: partnerapi.ProductLoan, Amount: &amount, Term: &term,
+			PhoneHash: mustHasher(tb).Phone("9330445040"), PhoneMask: pseudonym.Mask("9330445040"),
+			Suggested: events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "B", MaxAmount: limit},
+			MinAmount: 30000_00, MaxAmount: limit,
+			Fallback:    events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "B", MaxAmount: amount},
+			ReasonCodes: []string{"REFER_LARGE_AMOUNT"}, PolicyVersion: "2026.11.1",
+			ReceivedAt: testTime, ReferredAt: testTime, DecideBy: testTime.Add(90 * time.Second),
+		}),
+		events.TypeUnderwritingDecided: mustJSON(tb, events.UnderwritingDecided{
+			SearchID: searchID, ProductType: partnerapi.ProductLoan, Amount: &amount, Term: &term,
+			Decision:  events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "B", MaxAmount: amount},
+			DecidedBy: "ivanova", ReasonCodes: []string{"REFER_LARGE_AMOUNT", "OFFICER_APPROVED"},
+			PolicyVersion: "2026.11.1", DecidedAt: testTime,
+		}),
+		events.TypeOfferClicked: mustJSON(tb, events.OfferClicked{
+			SearchID: searchID, OfferID: "cash-standard", Channel: "web",
+			ExpiresAt: testTime.Add(24 * time.Hour), ClickedAt: testTime,
+		}),
 	}
 }
 

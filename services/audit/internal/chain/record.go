@@ -26,6 +26,7 @@ const (
 	StageScoring = "scoring"
 	StageOffers  = "offers"
 	StageAudit   = "audit"
+	StageConsole = "console"
 )
 
 // Record is one audit record: one pipeline event as the AUDIT stream keeps it.
@@ -59,6 +60,9 @@ var stageByEvent = map[string]string{
 	trimVersion(events.TypeApplicationReceived): StageIngress,
 	trimVersion(events.TypeApplicationScored):   StageScoring,
 	trimVersion(events.TypeDecisionMade):        StageOffers,
+	trimVersion(events.TypeApplicationReferred): StageScoring,
+	trimVersion(events.TypeUnderwritingDecided): StageConsole,
+	trimVersion(events.TypeOfferClicked):        StageIngress,
 }
 
 // StageOf returns the stage an event comes from: fixed by its type, except for
@@ -79,7 +83,7 @@ func StageOf(eventType string, payload []byte) string {
 		return ""
 	}
 	switch f.Stage {
-	case StageIngress, StageScoring, StageOffers, StageAudit:
+	case StageIngress, StageScoring, StageOffers, StageAudit, StageConsole:
 		return f.Stage
 	}
 	return ""

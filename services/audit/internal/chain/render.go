@@ -198,6 +198,37 @@ func summarise(r Record) string {
 		b.add("reason", p.Reason)
 		b.add("detail", p.Detail)
 		return b.String()
+	case events.TypeApplicationReferred:
+		var p events.ApplicationReferred
+		if json.Unmarshal(r.Payload, &p) != nil {
+			break
+		}
+		b.add("suggested", string(p.Suggested.Approval))
+		b.add("max", p.Suggested.MaxAmount.String())
+		b.add("reasons", strings.Join(p.ReasonCodes, ","))
+		b.add("decide_by", p.DecideBy.UTC().Format(time.RFC3339))
+		return b.String()
+	case events.TypeUnderwritingDecided:
+		var p events.UnderwritingDecided
+		if json.Unmarshal(r.Payload, &p) != nil {
+			break
+		}
+		b.add("by", p.DecidedBy)
+		b.add("outcome", string(p.Decision.Outcome))
+		if p.Decision.Outcome == events.OutcomeApproved {
+			b.add("approval", string(p.Decision.Approval))
+			b.add("max", p.Decision.MaxAmount.String())
+		}
+		b.add("reasons", strings.Join(p.ReasonCodes, ","))
+		return b.String()
+	case events.TypeOfferClicked:
+		var p events.OfferClicked
+		if json.Unmarshal(r.Payload, &p) != nil {
+			break
+		}
+		b.add("offer", p.OfferID)
+		b.add("channel", p.Channel)
+		return b.String()
 	}
 	// An event type without a summary, or a payload that does not decode: show the payload
 	// itself rather than hide it.

@@ -15,7 +15,11 @@ func renderRecords(t *testing.T) []Record {
 	p := samplePayloads(t, testSearchID)
 	c, _ := NewChain(0, GenesisHash)
 	var recs []Record
-	for i, typ := range events.Types {
+	types := []string{
+		events.TypeApplicationReceived, events.TypeApplicationScored, events.TypeDecisionMade, events.TypeApplicationFailed,
+		events.TypeApplicationReferred, events.TypeUnderwritingDecided, events.TypeOfferClicked,
+	}
+	for i, typ := range types {
 		r, err := c.Append(unsealed(t, typ, testSearchID, uint64(i+1), p[typ]))
 		if err != nil {
 			t.Fatal(err)
@@ -34,7 +38,7 @@ func renderRecords(t *testing.T) []Record {
 	// Records are rendered as stored, sealed or not: a terminal escape or a line break in a
 	// tampered one must not reach the operator's terminal as such.
 	return append(recs, Record{
-		Seq: 6, Time: testTime, EventType: events.TypeApplicationFailed, SearchID: "evil\x1b[2J",
+		Seq: 9, Time: testTime, EventType: events.TypeApplicationFailed, SearchID: "evil\x1b[2J",
 		Payload: []byte(`{"stage":"offers","reason":"poison","detail":"line1\nline2 \u001b[2J"}`),
 	})
 }
@@ -49,8 +53,11 @@ func TestRenderTable(t *testing.T) {
      2  2026-11-03T10:15:04.125Z  scoring  loan.application.scored.v1    6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  outcome=approved approval=pre_approved max=500000.00 reasons=INCOME_OK,BUREAU_B policy=2026.11.1
      3  2026-11-03T10:15:04.126Z  offers   loan.decision.made.v1         6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  decision=has_approve offers=2 amounts=100000.00..500000.00,50000.00..150000.00
      4  2026-11-03T10:15:04.127Z  scoring  loan.application.failed.v1    6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  stage=scoring reason=retries_exhausted detail="bureau: timeout after 5s"
-     5  2026-11-03T10:15:04.123Z  -        loan.application.withdrawn.v1  -                                     payload={"note":"x\u001b[31m","why":"changed \"mind\""}
-     6  2026-11-03T10:15:04.123Z  -        loan.application.failed.v1    "evil\x1b[2J"                         stage=offers reason=poison detail="line1\nline2 \x1b[2J"
+     5  2026-11-03T10:15:04.128Z  scoring  loan.application.referred.v1  6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  suggested=full_approved max=500000.00 reasons=REFER_LARGE_AMOUNT decide_by=2026-11-03T10:16:34Z
+     6  2026-11-03T10:15:04.129Z  console  loan.underwriting.decided.v1  6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  by=ivanova outcome=approved approval=full_approved max=300000.00 reasons=REFER_LARGE_AMOUNT,OFFICER_APPROVED
+     7  2026-11-03T10:15:04.130Z  ingress  loan.offer.clicked.v1         6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  offer=cash-standard channel=web
+     8  2026-11-03T10:15:04.123Z  -        loan.application.withdrawn.v1  -                                     payload={"note":"x\u001b[31m","why":"changed \"mind\""}
+     9  2026-11-03T10:15:04.123Z  -        loan.application.failed.v1    "evil\x1b[2J"                         stage=offers reason=poison detail="line1\nline2 \x1b[2J"
 `
 	if got := b.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
