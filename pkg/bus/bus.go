@@ -149,8 +149,9 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Ke
 	return kv, nil
 }
 
-// EnsureTopology declares everything at once: both streams, every durable consumer and every
-// bucket. The all-in-one and provisioning run it before any service starts.
+// EnsureTopology declares everything at once: every stream, every durable consumer and every
+// bucket. The all-in-one and provisioning (deploy/cmd/provision) run it before any service
+// starts.
 func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) error {
 	o := s.Topology()
 	if err := EnsureStreams(ctx, js, o); err != nil {
@@ -159,13 +160,13 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 	for name, r := range map[string]topology.Retry{
 		topology.ConsumerScoring: s.Retry(), topology.ConsumerOffers: s.Retry(),
 		topology.ConsumerFailures: s.MarkerRetry(), topology.ConsumerAudit: s.AuditRetry(),
-		topology.ConsumerDeadline: s.MarkerRetry(),
+		topology.ConsumerDeadline: s.MarkerRetry(), topology.ConsumerConsole: s.Retry(),
 	} {
 		if err := EnsureConsumer(ctx, js, name, r); err != nil {
 			return err
 		}
 	}
-	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o), topology.AuditCheckpointsBucket(o)} {
+	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o), topology.AuditCheckpointsBucket(o), topology.UnderwritingBucket(o)} {
 		if _, err := EnsureBucket(ctx, js, b); err != nil {
 			return err
 		}
@@ -200,11 +201,14 @@ func Drain(nc *nats.Conn, timeout time.Duration) error {
 // Conn is a service's connection: the NATS connection, its JetStream handle, and the streams
 // ensured. Close drains it, last in a graceful shutdown.
 type Conn struct {
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	log      *slog.Logger
-	timeout  time.Duration
-	topology topology.Options
+	NC *nats.Conn
+	// JS is the JetStream handle; with provisioning off its declaring calls fail with
+	// ErrNotProvisioned without asking the server.
+	JS        jetstream.JetStream
+	log       *slog.Logger
+	timeout   time.Duration
+	topology  topology.Options
+	provision bool
 }
 
 // StartupTimeout bounds how long a service keeps trying to declare what it uses at start: on a
@@ -212,29 +216,51 @@ type Conn struct {
 // first attempts can time out.
 const StartupTimeout = 2 * time.Minute
 
-// Open connects as the named service and ensures the streams every service uses.
+// Open connects as the named service, with the settings' credentials and TLS, and ensures the
+// streams every service uses. With provisioning off (LOANFLOW_PROVISION=false) it declares
+// nothing: it waits, as long as declaring would, for the LOANS stream to exist.
 func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts ...nats.Option) (*Conn, error) {
-	nc, js, err := Connect(s.URL, name, log, opts...)
+	auth, err := s.Options()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout, topology: s.Topology()}
-	if err := c.retry(ctx, "streams", func(ctx context.Context) error { return EnsureStreams(ctx, js, c.topology) }); err != nil {
+	nc, js, err := Connect(s.URL, name, log, append(auth, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout, topology: s.Topology(), provision: s.Provisions()}
+	ensure := func(ctx context.Context) error { return EnsureStreams(ctx, js, c.topology) }
+	if !c.provision {
+		c.JS = bindOnly{js}
+		ensure = func(ctx context.Context) error { return CheckStream(ctx, js, topology.StreamLoans) }
+	}
+	if err := c.retry(ctx, "streams", ensure); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// EnsureConsumer declares a durable consumer, retrying as Open does.
+// EnsureConsumer declares a durable consumer (or, with provisioning off, checks that it
+// exists), retrying as Open does.
 func (c *Conn) EnsureConsumer(ctx context.Context, name string, r topology.Retry) error {
-	return c.retry(ctx, "consumer "+name, func(ctx context.Context) error { return EnsureConsumer(ctx, c.JS, name, r) })
+	return c.retry(ctx, "consumer "+name, func(ctx context.Context) error {
+		if !c.provision {
+			return CheckConsumer(ctx, c.JS, name, r, c.log)
+		}
+		return EnsureConsumer(ctx, c.JS, name, r)
+	})
 }
 
-// EnsureBucket declares a KV bucket and opens it, retrying as Open does.
+// EnsureBucket declares a KV bucket (or, with provisioning off, checks that it exists) and
+// opens it, retrying as Open does.
 func (c *Conn) EnsureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
 	err := c.retry(ctx, "bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
+		if !c.provision {
+			kv, err = CheckBucket(ctx, c.JS, cfg, c.log)
+			return err
+		}
 		kv, err = EnsureBucket(ctx, c.JS, cfg)
 		return err
 	})
@@ -256,7 +282,7 @@ func (c *Conn) retry(ctx context.Context, what string, fn func(context.Context) 
 		c.log.Warn("declaring "+what+" failed, retrying", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 5*time.Second)

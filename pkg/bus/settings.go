@@ -32,6 +32,29 @@ type Settings struct {
 	Concurrency int `env:"LOANFLOW_CONCURRENCY" envDefault:"32"`
 	// ShutdownTimeout bounds each step of a graceful shutdown.
 	ShutdownTimeout time.Duration `env:"LOANFLOW_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	// Provision says whether the service declares (creates or updates) the streams, consumers
+	// and buckets it uses at start: true, the default (and nil, for settings built in code), as
+	// always; false only checks that an administrator provisioned them and binds to them,
+	// without one create or update call, for least-privilege NATS users.
+	Provision *bool `env:"LOANFLOW_PROVISION" envDefault:"true"`
+	// User and Password authenticate the connection (nats-server users).
+	User     string `env:"NATS_USER"`
+	Password string `env:"NATS_PASSWORD"`
+	// Creds is a JWT credentials file (decentralised auth), instead of a user and password.
+	Creds string `env:"NATS_CREDS"`
+	// NKeySeed is a file holding an NKey seed to authenticate with, instead of a password.
+	NKeySeed string `env:"NATS_NKEY_SEED"`
+	// CA is the PEM file of the authorities that sign the servers' certificates: it turns TLS
+	// on and trusts only them.
+	CA string `env:"NATS_CA"`
+	// Cert and Key are a PEM client certificate and key, for servers that verify clients.
+	Cert string `env:"NATS_CERT"`
+	Key  string `env:"NATS_KEY"`
+	// InboxPrefix starts the connection's reply subjects (default _INBOX): a user allowed to
+	// subscribe only to its own prefix cannot read the replies, pulled messages included, of
+	// another.
+	InboxPrefix string `env:"NATS_INBOX_PREFIX"`
 }
 
 // Topology returns the declarations' options for these settings.
