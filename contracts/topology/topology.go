@@ -63,7 +63,7 @@ const (
 // Durable consumers.
 const (
 	ConsumerScoring  = "scoring"          // LOANS, loan.application.received.v1
-	ConsumerOffers   = "offers"           // LOANS, loan.application.scored.v1
+	ConsumerOffers   = "offers"           // LOANS, loan.application.scored.v1 and loan.underwriting.decided.v1
 	ConsumerAudit    = "audit"            // LOANS, loan.>
 	ConsumerFailures = "ingress-failures" // LOANS, loan.application.failed.v1: marks the answer failed
 	ConsumerDeadline = "ingress-deadline" // LOANS, loan.application.received.v1: fails what is undecided in time
@@ -241,7 +241,7 @@ type consumerDecl struct {
 
 var consumerDecls = map[string]consumerDecl{
 	ConsumerScoring:  {StreamLoans, []string{events.TypeApplicationReceived}, "scoring: decides received applications"},
-	ConsumerOffers:   {StreamLoans, []string{events.TypeApplicationScored}, "offers: assembles answers from scored applications"},
+	ConsumerOffers:   {StreamLoans, []string{events.TypeApplicationScored, events.TypeUnderwritingDecided}, "offers: assembles answers from scored applications and underwriting decisions"},
 	ConsumerAudit:    {StreamLoans, []string{SubjectLoans}, "audit: records every pipeline event"},
 	ConsumerFailures: {StreamLoans, []string{events.TypeApplicationFailed}, "ingress: marks failed applications"},
 	ConsumerDeadline: {StreamLoans, []string{events.TypeApplicationReceived}, "ingress: fails applications undecided at the answer deadline"},

@@ -106,13 +106,13 @@ type assembler struct {
 	decided *prometheus.CounterVec
 }
 
-// assemble answers one scored application. The answer goes to the bucket before the event is
-// published and the message acked; a redelivery finds the answer final and only publishes the
-// event again (deduplicated), so nothing is decided twice.
+// assemble answers one scored application, or one an officer decided. The answer goes to the
+// bucket before the event is published and the message acked; a redelivery finds the answer
+// final and only publishes the event again (deduplicated), so nothing is decided twice.
 func (a *assembler) assemble(msg *message.Message) error {
 	ctx := msg.Context()
-	var ev events.ApplicationScored
-	if err := bus.Decode(msg, &ev); err != nil {
+	ev, err := decodeApproval(msg)
+	if err != nil {
 		return err
 	}
 	if ev.SearchID == "" || !ev.ProductType.Valid() {
@@ -135,6 +135,25 @@ func (a *assembler) assemble(msg *message.Message) error {
 	}
 	out.SetContext(ctx)
 	return a.pub.Publish(events.TypeDecisionMade, out)
+}
+
+// decodeApproval reads the event the answer is made from: a scored application, or an
+// underwriting decision, which carries the same terms decided by an officer or the fallback.
+func decodeApproval(msg *message.Message) (events.ApplicationScored, error) {
+	var ev events.ApplicationScored
+	if msg.Metadata.Get(bus.MetaSubject) != events.TypeUnderwritingDecided {
+		return ev, bus.Decode(msg, &ev)
+	}
+	var u events.UnderwritingDecided
+	if err := bus.Decode(msg, &u); err != nil {
+		return ev, err
+	}
+	return events.ApplicationScored{
+		SearchID: u.SearchID, ProductType: u.ProductType, Amount: u.Amount, Term: u.Term,
+		Outcome: u.Decision.Outcome, Approval: u.Decision.Approval, Grade: u.Decision.Grade,
+		MaxAmount: u.Decision.MaxAmount, ReasonCodes: u.ReasonCodes, PolicyVersion: u.PolicyVersion,
+		ScoredAt: u.DecidedAt,
+	}, nil
 }
 
 // count adds a decision this delivery stored (never a redelivery's) to the metrics.

@@ -139,3 +139,41 @@ func TestFailedApplicationStaysFailed(t *testing.T) {
 		t.Errorf("failed record overwritten: %+v", rec)
 	}
 }
+
+func TestUnderwritingDecisionsBecomeAnswers(t *testing.T) {
+	js, kv := startOffers(t)
+	term := 60
+	amount := partnerapi.Money(2_500_000_00)
+	decided := func(ev events.UnderwritingDecided) {
+		t.Helper()
+		msg, err := bus.NewEvent(events.TypeUnderwritingDecided, ev.SearchID, bus.Trace{}, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.NewPublisher(js, time.Second).Publish(events.TypeUnderwritingDecided, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decided(events.UnderwritingDecided{SearchID: "u-approved", ProductType: partnerapi.ProductLoan, Amount: &amount, Term: &term,
+		Decision:  events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 2_000_000_00},
+		DecidedBy: "ivanova", ReasonCodes: []string{"REFER_AMOUNT", "OFFICER_APPROVED"}, PolicyVersion: "p"})
+	decided(events.UnderwritingDecided{SearchID: "u-rejected", ProductType: partnerapi.ProductLoan, Amount: &amount, Term: &term,
+		Decision:  events.Proposal{Outcome: events.OutcomeRejected},
+		DecidedBy: "ivanova", ReasonCodes: []string{"REFER_AMOUNT", "OFFICER_REJECTED"}, PolicyVersion: "p"})
+
+	a := record(t, kv, "u-approved")
+	if a.Answer.Decision != partnerapi.DecisionHasApprove || len(a.Answer.Data) == 0 {
+		t.Fatalf("approved by an officer: %+v", a.Answer)
+	}
+	for _, o := range a.Answer.Data {
+		if o.Decision != partnerapi.OfferFullApproved || o.Amount.Max > 2_000_000_00 {
+			t.Errorf("offer %+v, want full_approved up to the officer's 2000000.00", o)
+		}
+	}
+	if got := a.Answer.Data[len(a.Answer.Data)-1].Amount.Max; got != 2_000_000_00 {
+		t.Errorf("largest offer up to %v, want the officer's 2000000.00", got)
+	}
+	if r := record(t, kv, "u-rejected"); r.Answer.Decision != partnerapi.DecisionRejected || r.Answer.Data != nil {
+		t.Errorf("rejected by an officer: %+v", r.Answer)
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -33,6 +36,12 @@ type Config struct {
 	// PhoneKey keys the phone hash client profiles are stored under (import only: the
 	// service itself only ever sees hashes).
 	PhoneKey string `env:"LOANFLOW_PHONE_KEY"`
+	// AnswerDeadline is the time every application must be answered in; a referral's officer
+	// has the policy's share of it.
+	AnswerDeadline time.Duration `env:"LOANFLOW_ANSWER_DEADLINE" envDefault:"120s"`
+
+	// Reload, when a value arrives, reloads the policy file; nil reloads on SIGHUP.
+	Reload <-chan os.Signal `env:"-"`
 
 	// Ops receives the service's metrics and readiness check; nil keeps them to the service.
 	Ops         *admin.Ops    `env:"-"`
@@ -73,7 +82,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
-	s := &scorer{policy: pol, clients: clients, pub: pub}
+	s := &scorer{clients: clients, pub: pub, deadline: cfg.AnswerDeadline, log: log}
+	if s.deadline <= 0 {
+		s.deadline = 120 * time.Second
+	}
+	s.policy.Store(pol)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go s.reloadOn(reloadCtx, cfg)
 	health := &bus.Health{}
 	ops := cfg.Ops
 	if ops == nil {
@@ -84,7 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	log.Info("scoring", "policy_version", pol.Version())
+	log.Info("scoring", "policy_version", pol.Version(), "policy_file", cfg.PolicyFile)
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   s.score,
@@ -95,9 +111,39 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type scorer struct {
-	policy  *policy.Policy
-	clients jetstream.KeyValue
-	pub     *bus.Publisher
+	// policy is swapped whole on reload: an event in hand finishes with the policy it started
+	// with, and the next one takes the new one, so nothing is lost or decided half and half.
+	policy   atomic.Pointer[policy.Policy]
+	clients  jetstream.KeyValue
+	pub      *bus.Publisher
+	deadline time.Duration
+	log      *slog.Logger
+}
+
+// reloadOn reloads the policy file on every signal until ctx ends. A policy that does not load
+// is logged with its errors and the current one stays.
+func (s *scorer) reloadOn(ctx context.Context, cfg Config) {
+	reload := cfg.Reload
+	if reload == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		reload = ch
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+		}
+		pol, err := cfg.policy()
+		if err != nil {
+			s.log.Error("policy reload failed; the current policy stays", "policy_version", s.policy.Load().Version(), "err", err)
+			continue
+		}
+		old := s.policy.Swap(pol)
+		s.log.Info("policy reloaded", "policy_version", pol.Version(), "previous_version", old.Version())
+	}
 }
 
 // score decides one application. It is idempotent: the same event gives the same decision,
@@ -114,7 +160,10 @@ func (s *scorer) score(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	d := s.policy.Decide(policy.Application{ProductType: ev.ProductType, Amount: ev.Amount, Term: ev.Term}, client)
+	d := s.policy.Load().Decide(policy.Application{ProductType: ev.ProductType, Amount: ev.Amount, Term: ev.Term}, client)
+	if d.Referral != nil {
+		return s.refer(msg, ev, client, d)
+	}
 	out, err := bus.NewEvent(events.TypeApplicationScored, ev.SearchID, bus.TraceOf(msg), events.ApplicationScored{
 		SearchID:      ev.SearchID,
 		ProductType:   ev.ProductType,
@@ -133,6 +182,43 @@ func (s *scorer) score(msg *message.Message) error {
 	}
 	out.SetContext(msg.Context())
 	return s.pub.Publish(events.TypeApplicationScored, out)
+}
+
+// refer sends the application to an officer: the referral carries what the policy saw and
+// suggests, the bounds an officer decides within, and the fallback applied at DecideBy.
+func (s *scorer) refer(msg *message.Message, ev events.ApplicationReceived, client *profile.Profile, d policy.Decision) error {
+	now := time.Now().UTC()
+	received := ev.ReceivedAt
+	if received.IsZero() {
+		received = now
+	}
+	share := time.Duration(float64(s.deadline) * d.Referral.DeadlineShare)
+	out, err := bus.NewEvent(events.TypeApplicationReferred, ev.SearchID, bus.TraceOf(msg), events.ApplicationReferred{
+		SearchID:    ev.SearchID,
+		ProductType: ev.ProductType,
+		Amount:      ev.Amount,
+		Term:        ev.Term,
+		PhoneHash:   ev.PhoneHash,
+		PhoneMask:   ev.PhoneMask,
+		Client: &events.ClientFigures{
+			MonthlyIncome: client.MonthlyIncome, MonthlyDebtPayments: client.MonthlyDebtPayments,
+			BureauGrade: client.BureauGrade, ClientSince: client.ClientSince, SalaryClient: client.SalaryClient,
+		},
+		Suggested:     events.Proposal{Outcome: d.Outcome, Approval: d.Approval, Grade: d.Grade, MaxAmount: d.MaxAmount},
+		MinAmount:     d.Referral.MinAmount,
+		MaxAmount:     d.Referral.MaxAmount,
+		Fallback:      d.Referral.Fallback,
+		ReasonCodes:   d.ReasonCodes,
+		PolicyVersion: d.PolicyVersion,
+		ReceivedAt:    received,
+		ReferredAt:    now,
+		DecideBy:      received.Add(share),
+	})
+	if err != nil {
+		return err
+	}
+	out.SetContext(msg.Context())
+	return s.pub.Publish(events.TypeApplicationReferred, out)
 }
 
 // profile returns the client's profile, or nil when the bank does not know the client.

@@ -3,11 +3,13 @@ package scoring_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,8 +40,17 @@ func config(url string) scoring.Config {
 // startScoring imports the test clients and runs scoring; it returns a JetStream handle.
 func startScoring(t *testing.T) jetstream.JetStream {
 	t.Helper()
+	return startScoringWith(t, nil)
+}
+
+// startScoringWith is startScoring with the configuration changed by edit first.
+func startScoringWith(t *testing.T, edit func(*scoring.Config)) jetstream.JetStream {
+	t.Helper()
 	srv := natstest.Start(t)
 	cfg := config(srv.ClientURL())
+	if edit != nil {
+		edit(&cfg)
+	}
 	stats, err := scoring.Import(context.Background(), cfg, "testdata/clients.csv", nil)
 	if err != nil || stats.Imported != 5 {
 		t.Fatalf("import: %+v, %v", stats, err)
@@ -63,7 +74,10 @@ func startScoring(t *testing.T) jetstream.JetStream {
 func received(t *testing.T, js jetstream.JetStream, searchID, phone string, product partnerapi.ProductType, amount partnerapi.Money, term int) {
 	t.Helper()
 	h, _ := pseudonym.New([]byte(phoneKey))
-	ev := events.ApplicationReceived{SearchID: searchID, ProductType: product, PhoneHash: h.Phone(phone), PhoneMask: pseudonym.Mask(phone)}
+	ev := events.ApplicationReceived{
+		SearchID: searchID, ProductType: product, PhoneHash: h.Phone(phone), PhoneMask: pseudonym.Mask(phone),
+		ReceivedAt: time.Now().UTC(),
+	}
 	if product == partnerapi.ProductLoan {
 		ev.Amount, ev.Term = &amount, &term
 	}
@@ -135,6 +149,125 @@ func TestDecisions(t *testing.T) {
 				t.Errorf("correlation id %q not carried over", c)
 			}
 		})
+	}
+}
+
+func TestReferralCarriesWhatThePolicySaw(t *testing.T) {
+	js := startScoringWith(t, func(c *scoring.Config) { c.AnswerDeadline = 100 * time.Second })
+	// A known salary client asking above the default policy's 3 000 000 ₽ underwriting threshold.
+	received(t, js, "refer-1", "9330445040", partnerapi.ProductLoan, 3_500_000_00, 84)
+	received(t, js, "below-threshold", "9330445040", partnerapi.ProductLoan, 1_500_000_00, 36)
+
+	var got events.ApplicationReferred
+	m := next(t, js, events.TypeApplicationReferred, "refer-1", &got)
+	wantClient := events.ClientFigures{MonthlyIncome: 250_000_00, MonthlyDebtPayments: 20_000_00, BureauGrade: "A", ClientSince: "2019-03-01", SalaryClient: true}
+	if got.Client == nil || *got.Client != wantClient {
+		t.Errorf("client figures %+v, want %+v", got.Client, wantClient)
+	}
+	wantSuggested := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 5_000_000_00}
+	if got.Suggested != wantSuggested || got.MinAmount != 30_000_00 || got.MaxAmount != 5_000_000_00 {
+		t.Errorf("suggested %+v within %v..%v, want %+v within 30000.00..5000000.00", got.Suggested, got.MinAmount, got.MaxAmount, wantSuggested)
+	}
+	wantFallback := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "A", MaxAmount: 300_000_00}
+	if got.Fallback != wantFallback {
+		t.Errorf("fallback %+v, want %+v", got.Fallback, wantFallback)
+	}
+	if !contains(got.ReasonCodes, "REFER_AMOUNT") || got.PolicyVersion == "" {
+		t.Errorf("reasons %v, policy %q", got.ReasonCodes, got.PolicyVersion)
+	}
+	// The default policy gives officers 0.75 of the answer deadline.
+	if d := got.DecideBy.Sub(got.ReceivedAt); d != 75*time.Second {
+		t.Errorf("decide_by is %v after received_at, want 75s", d)
+	}
+	if got.PhoneMask != "93******40" || strings.Contains(string(m.Data()), "9330445040") {
+		t.Errorf("referral shows the phone: %s", m.Data())
+	}
+	if c := m.Headers().Get(events.HeaderCorrelationID); c != "c-refer-1" {
+		t.Errorf("correlation id %q", c)
+	}
+
+	// Below the threshold the policy decides; a referral is never also scored.
+	var scored events.ApplicationScored
+	next(t, js, events.TypeApplicationScored, "below-threshold", &scored)
+	if scored.Outcome != events.OutcomeApproved {
+		t.Errorf("below the threshold: %+v", scored)
+	}
+	if n := count(t, js, events.TypeApplicationScored, "refer-1"); n != 0 {
+		t.Errorf("the referral was also scored %d times", n)
+	}
+}
+
+func TestPolicyReloadsOnSignalWithoutLosingEvents(t *testing.T) {
+	def, err := os.ReadFile("internal/policy/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(version string) {
+		t.Helper()
+		b := strings.Replace(string(def), `version: "2026-12.1"`, `version: "`+version+`"`, 1)
+		if err := os.WriteFile(file, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("reload-1")
+	reload := make(chan os.Signal, 1)
+	js := startScoringWith(t, func(c *scoring.Config) { c.PolicyFile, c.Reload = file, reload })
+
+	version := func(searchID string) string {
+		t.Helper()
+		received(t, js, searchID, "9161234567", partnerapi.ProductLoan, 100_000_00, 12)
+		var got events.ApplicationScored
+		next(t, js, events.TypeApplicationScored, searchID, &got)
+		return got.PolicyVersion
+	}
+	if got := version("before"); got != "reload-1" {
+		t.Fatalf("policy version %q, want reload-1", got)
+	}
+
+	// Reload while applications keep arriving: every one is scored, by one policy or the other.
+	write("reload-2")
+	reload <- syscall.SIGHUP
+	var seen []string
+	for i := 0; ; i++ {
+		v := version(fmt.Sprintf("during-%d", i))
+		seen = append(seen, v)
+		if v == "reload-2" {
+			break
+		}
+		if v != "reload-1" || i == 50 {
+			t.Fatalf("versions seen %v, want reload-1 until reload-2", seen)
+		}
+	}
+
+	// A broken file is refused and the policy in force stays.
+	if err := os.WriteFile(file, []byte("version: broken\nloan: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reload <- syscall.SIGHUP
+	reload <- syscall.SIGHUP // the channel holds one: the second send returns once the first is taken
+	if got := version("after-bad"); got != "reload-2" {
+		t.Errorf("after a broken reload the version is %q, want reload-2", got)
+	}
+}
+
+// count is how many events of type typ about searchID the stream holds.
+func count(t *testing.T, js jetstream.JetStream, typ, searchID string) int {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{typ}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return n
+		}
+		if m.Headers().Get(events.HeaderSearchID) == searchID {
+			n++
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"slices"
+
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/pkg/loanmath"
@@ -21,6 +23,8 @@ const (
 	ReasonDTIWithinLimit      = "DTI_WITHIN_LIMIT"      // debt-to-income including the new payment is within the policy
 	ReasonSalaryClient        = "SALARY_CLIENT"         // the salary client's debt-to-income bonus was applied
 	ReasonAmountReduced       = "AMOUNT_REDUCED"        // the requested amount is above MaxAmount, which is what is approved
+	ReasonReferAmount         = "REFER_AMOUNT"          // referred: a known client asks more than the underwriting threshold
+	ReasonReferGrade          = "REFER_GRADE"           // referred: the client's bureau grade is one an officer decides
 )
 
 // GradeUnknown is the grade of a client the bank has no usable data on.
@@ -47,6 +51,19 @@ type Decision struct {
 	MaxAmount     partnerapi.Money
 	ReasonCodes   []string
 	PolicyVersion string
+	// Referral is set when an officer decides instead of the policy; the fields above are then
+	// what the policy suggests.
+	Referral *Referral
+}
+
+// Referral is what an officer decides within, and what applies when none does in time.
+type Referral struct {
+	// MinAmount and MaxAmount bound the amount an officer may approve: the product's minimum
+	// and what the client qualifies for.
+	MinAmount, MaxAmount partnerapi.Money
+	// Fallback applies when no officer decides within DeadlineShare of the answer deadline.
+	Fallback      events.Proposal
+	DeadlineShare float64
 }
 
 // Decide applies the policy to an application and the client's profile (nil when the bank does
@@ -54,7 +71,8 @@ type Decision struct {
 //
 // Rules, first match wins: stop list; loan term; loan amount minimum; unknown client or no
 // income (pre-approval up to the unknown-client limit); grade not in the policy; debt-to-income
-// including the new payment, which sets the largest amount the client qualifies for.
+// including the new payment, which sets the largest amount the client qualifies for. A full
+// approval an underwriting rule matches comes back with a Referral: an officer decides it.
 func (p *Policy) Decide(app Application, client *profile.Profile) Decision {
 	known := client != nil && client.MonthlyIncome > 0
 	d := Decision{Outcome: events.OutcomeRejected, Grade: GradeUnknown, PolicyVersion: p.version}
@@ -123,7 +141,46 @@ func (p *Policy) Decide(app Application, client *profile.Profile) Decision {
 	if salary {
 		codes = append(codes, ReasonSalaryClient)
 	}
-	return approve(d, partnerapi.OfferFullApproved, qualifying, app.Amount, codes...)
+	d = approve(d, partnerapi.OfferFullApproved, qualifying, app.Amount, codes...)
+	return p.refer(d, app, l)
+}
+
+// refer sends a known client's approval to an officer when an underwriting rule matches.
+func (p *Policy) refer(d Decision, app Application, l limits) Decision {
+	u := p.underwriting
+	if u == nil {
+		return d
+	}
+	rule, amount := u.loan, app.Amount
+	if app.ProductType == partnerapi.ProductCreditCard {
+		rule, amount = u.card, &d.MaxAmount
+	}
+	if rule == nil {
+		return d
+	}
+	var codes []string
+	if amount != nil && *amount > rule.amountAbove {
+		codes = append(codes, ReasonReferAmount)
+	}
+	if slices.Contains(rule.grades, d.Grade) {
+		codes = append(codes, ReasonReferGrade)
+	}
+	if len(codes) == 0 {
+		return d
+	}
+	fallback := events.Proposal{Outcome: events.OutcomeRejected}
+	if u.fallback == FallbackPreApprove {
+		fallback = events.Proposal{
+			Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved,
+			Grade: d.Grade, MaxAmount: min(l.unknownMax, d.MaxAmount),
+		}
+	}
+	d.ReasonCodes = append(d.ReasonCodes, codes...)
+	d.Referral = &Referral{
+		MinAmount: l.min, MaxAmount: d.MaxAmount, Fallback: fallback,
+		DeadlineShare: float64(u.deadlineShare) / basis,
+	}
+	return d
 }
 
 // approve completes d as an approval up to maxAmount, noting when less than requested is

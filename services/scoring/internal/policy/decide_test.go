@@ -39,6 +39,16 @@ func approved(approval partnerapi.OfferDecision, grade string, maxAmount int64, 
 	return Decision{Outcome: events.OutcomeApproved, Approval: approval, Grade: grade, MaxAmount: partnerapi.Money(maxAmount), ReasonCodes: codes}
 }
 
+// referred is d sent to an officer, who may approve min..d.MaxAmount, with the default share.
+func referred(d Decision, min int64, fallback events.Proposal) Decision {
+	d.Referral = &Referral{MinAmount: partnerapi.Money(min), MaxAmount: d.MaxAmount, Fallback: fallback, DeadlineShare: 0.75}
+	return d
+}
+
+func preFallback(grade string, maxAmount int64) events.Proposal {
+	return events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: grade, MaxAmount: partnerapi.Money(maxAmount)}
+}
+
 // affordable is the largest loan a monthly payment of available kopecks repays: the rule's
 // formula, restated here so that the table shows where each number comes from.
 func affordable(available int64, rate float64, term int) int64 {
@@ -111,9 +121,9 @@ func TestDecide(t *testing.T) {
 		{"loan capped by grade", loan(2_000_000*rub, 60), client(1_000_000, 0, "C"),
 			approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced)},
 		{"loan capped by policy", loan(6_000_000*rub, 84), client(2_000_000, 0, "A"),
-			approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced)},
+			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
 		{"loan at the cap not reduced", loan(5_000_000*rub, 84), client(2_000_000, 0, "A"),
-			approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
 		{"debts take the whole share", loan(100_000*rub, 24), client(50_000, 25_000, "A"), rejected("A", ReasonDTIExceeded)},
 		{"debts above income", loan(100_000*rub, 24), client(50_000, 80_000, "A"), rejected("A", ReasonDTIExceeded)},
 		{"loan affordability at minimum", loan(30_000*rub, 12), &profile.Profile{MonthlyIncome: 100_000 * rub, MonthlyDebtPayments: edgeDebt, BureauGrade: "C"},
@@ -142,10 +152,61 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.want.PolicyVersion = "2026-11.1"
+			tt.want.PolicyVersion = "2026-12.1"
 			got := p.Decide(tt.app, tt.client)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Decide =\n%+v\nwant\n%+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecideReferrals(t *testing.T) {
+	const full = partnerapi.OfferFullApproved
+	rejectFallback := events.Proposal{Outcome: events.OutcomeRejected}
+	// Lines 22..25 of testYAML are the underwriting section.
+	byGrade := edit(t, map[int]string{25: "  loan: {amount_above: 3000000, grades: [C]}"})
+	cards := edit(t, map[int]string{24: "  fallback: reject", 25: "  credit_card: {limit_above: 500000}"})
+	tests := []struct {
+		name   string
+		policy string
+		app    Application
+		client *profile.Profile
+		want   Decision
+	}{
+		{"amount above the threshold", testYAML, loan(3_500_000*rub, 84), client(2_000_000, 0, "A"),
+			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
+		{"amount at the threshold decided by the policy", testYAML, loan(3_000_000*rub, 84), client(2_000_000, 0, "A"),
+			approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"reduced approval: officer bounded by what the client qualifies for", testYAML, loan(4_000_000*rub, 84), client(60_000, 0, "B"),
+			referred(approved(full, "B", affordable(30_000*rub, 19.9, 84), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount),
+				30_000*rub, preFallback("B", 300_000*rub))},
+		{"unknown client is never referred", testYAML, loan(4_000_000*rub, 84), nil,
+			approved(partnerapi.OfferPreApproved, GradeUnknown, 300_000*rub, ReasonUnknownClient, ReasonAmountReduced)},
+		{"rejection is never referred", testYAML, loan(4_000_000*rub, 84), client(10_000, 9_000, "A"), rejected("A", ReasonDTIExceeded)},
+		{"stop list is never referred", testYAML, loan(4_000_000*rub, 84), stopList(client(2_000_000, 0, "A")), rejected("A", ReasonStopList)},
+		{"a card is not referred by the loan rule", testYAML, card(nil), client(2_000_000, 0, "A"),
+			approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"grade rule", byGrade, loan(100_000*rub, 24), client(100_000, 0, "C"),
+			referred(approved(full, "C", affordable(50_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub))},
+		{"grade and amount", byGrade, loan(3_500_000*rub, 84), client(2_000_000, 0, "C"),
+			referred(approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub))},
+		{"grade not listed", byGrade, loan(100_000*rub, 24), client(100_000, 0, "B"),
+			approved(full, "B", affordable(50_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"card limit above the threshold, reject fallback", cards, card(nil), client(2_000_000, 0, "A"),
+			referred(approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 10_000*rub, rejectFallback)},
+		{"card limit within the threshold", cards, card(nil), client(100_000, 40_000, "A"),
+			approved(full, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"pre-approve fallback never above the qualifying amount", byGrade, loan(80_000*rub, 24), client(20_000, 5_000, "C"),
+			referred(approved(full, "C", affordable(5_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade),
+				30_000*rub, preFallback("C", affordable(5_000*rub, 27.9, 24)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustParse(t, tt.policy)
+			tt.want.PolicyVersion = "t-1"
+			if got := p.Decide(tt.app, tt.client); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Decide =\n%+v %+v\nwant\n%+v %+v", got, got.Referral, tt.want, tt.want.Referral)
 			}
 		})
 	}
@@ -216,7 +277,18 @@ func TestDecideInvariants(t *testing.T) {
 						t.Errorf("%+v %+v: payment %d above the %d available", app, c, pay, available)
 					}
 				}
+				if r := d.Referral; r != nil {
+					if d.Approval != partnerapi.OfferFullApproved || c == nil || r.MinAmount != l.min || r.MaxAmount != d.MaxAmount {
+						t.Errorf("%+v %+v: referral %+v of %+v", app, c, r, d)
+					}
+					if f := r.Fallback; f.Outcome == events.OutcomeApproved && (f.MaxAmount < l.min || f.MaxAmount > d.MaxAmount || f.Approval != partnerapi.OfferPreApproved) {
+						t.Errorf("%+v %+v: fallback %+v outside %v..%v", app, c, f, l.min, d.MaxAmount)
+					}
+				}
 			case events.OutcomeRejected:
+				if d.Referral != nil {
+					t.Errorf("%+v %+v: a rejection referred", app, c)
+				}
 				if d.MaxAmount != 0 || d.Approval != "" || len(d.ReasonCodes) != 1 {
 					t.Errorf("%+v %+v: rejection %+v carries an amount, approval or several reasons", app, c, d)
 				}

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -28,7 +29,29 @@ type Policy struct {
 	version string
 	loan    loanRules
 	card    cardRules
+	// underwriting is nil when the policy refers nothing to an officer.
+	underwriting *underwriting
 }
+
+// underwriting says which applications an officer decides instead of the policy, how soon,
+// and what applies when nobody does.
+type underwriting struct {
+	deadlineShare int64 // share of the answer deadline officers have, in basis points
+	fallback      string
+	loan, card    *referRule // nil: the product is never referred
+}
+
+// referRule refers a known client's approval of one product to an officer.
+type referRule struct {
+	amountAbove partnerapi.Money // the loan amount asked for, or the card limit qualified for, above this
+	grades      []string         // or the client's bureau grade is one of these
+}
+
+// Fallbacks of the underwriting section.
+const (
+	FallbackReject     = "reject"
+	FallbackPreApprove = "pre_approve"
+)
 
 // limits are the rules a loan and a card share. For a card the amounts are credit limits.
 type limits struct {
@@ -75,11 +98,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 		return nil, err
 	}
 	r := &reader{name: name}
-	top := r.root(root, "version", "loan", "credit_card")
+	top := r.root(root, "version", "loan", "credit_card", "underwriting")
 	p := &Policy{}
 	p.version, _ = top.str("version")
 	p.loan = readLoan(top.child("loan", "amount", "term", "max_dti", "salary_client_dti_bonus", "unknown_client", "grades"))
 	p.card = readCard(top.child("credit_card", "limit", "max_dti", "salary_client_dti_bonus", "min_payment_share", "unknown_client", "grades"))
+	if top.has("underwriting") {
+		p.underwriting = readUnderwriting(top.child("underwriting", "deadline_share", "fallback", "loan", "credit_card"), p)
+	}
 	if err := r.err(); err != nil {
 		return nil, err
 	}
@@ -139,6 +165,52 @@ func readCard(m *mapping) cardRules {
 		c.grades[name] = grade{max: capped(g, "max_limit", c.limits)}
 	}
 	return c
+}
+
+func readUnderwriting(m *mapping, p *Policy) *underwriting {
+	u := &underwriting{}
+	u.deadlineShare, _ = m.share("deadline_share", false)
+	var n *yaml.Node
+	if u.fallback, n = m.str("fallback"); n != nil && u.fallback != FallbackReject && u.fallback != FallbackPreApprove {
+		m.fail(n, "fallback", "must be %s or %s", FallbackReject, FallbackPreApprove)
+	}
+	if m.has("loan") {
+		u.loan = readRefer(m.child("loan", "amount_above", "grades"), "amount_above", p.loan.limits)
+	}
+	if m.has("credit_card") {
+		u.card = readRefer(m.child("credit_card", "limit_above", "grades"), "limit_above", p.card.limits)
+	}
+	if m.node != nil && u.loan == nil && u.card == nil {
+		m.r.errorf(m.line, "%s refers nothing: give loan, credit_card or both", m.path)
+	}
+	return u
+}
+
+// readRefer reads one product's referral rule: an amount threshold within the product's range,
+// and optionally bureau grades the policy lends to.
+func readRefer(m *mapping, key string, l limits) *referRule {
+	r := &referRule{amountAbove: capped(m, key, l)}
+	if !m.has("grades") {
+		return r
+	}
+	n := m.value("grades")
+	if n.Kind != yaml.SequenceNode {
+		m.fail(n, "grades", "must be a list of bureau grades")
+		return r
+	}
+	for _, g := range n.Content {
+		switch _, lends := l.grades[g.Value]; {
+		case g.Kind != yaml.ScalarNode || !profile.ValidGrade(g.Value):
+			m.fail(g, "grades", "must list bureau grades A, B, C or D, not %q", g.Value)
+		case !lends:
+			m.fail(g, "grades", "lists %s, a grade the policy does not lend to", g.Value)
+		case slices.Contains(r.grades, g.Value):
+			m.fail(g, "grades", "lists %s twice", g.Value)
+		default:
+			r.grades = append(r.grades, g.Value)
+		}
+	}
+	return r
 }
 
 // moneyRange reads min and max, with 0 < min ≤ max.

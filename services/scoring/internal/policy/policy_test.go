@@ -35,6 +35,10 @@ credit_card:
     A: {max_limit: 1000000}
     B: {max_limit: 500000}
     C: {max_limit: 150000}
+underwriting:
+  deadline_share: 0.75
+  fallback: pre_approve
+  loan: {amount_above: 3000000}
 `
 
 // edit returns testYAML with the given 1-based lines replaced; "#" blanks a line and keeps the
@@ -67,7 +71,7 @@ func TestDefaultHasTheDocumentedNumbers(t *testing.T) {
 		t.Fatalf("Default: %v", err)
 	}
 	want := &Policy{
-		version: "2026-11.1",
+		version: "2026-12.1",
 		loan: loanRules{
 			limits: limits{
 				min: 30_000_00, max: 5_000_000_00, maxDTI: 5000, salaryDTI: 1000, unknownMax: 300_000_00,
@@ -86,11 +90,12 @@ func TestDefaultHasTheDocumentedNumbers(t *testing.T) {
 			},
 			minPayment: 500,
 		},
+		underwriting: &underwriting{deadlineShare: 7500, fallback: FallbackPreApprove, loan: &referRule{amountAbove: 3_000_000_00}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", got, want)
 	}
-	if got.Version() != "2026-11.1" {
+	if got.Version() != "2026-12.1" {
 		t.Errorf("Version() = %q", got.Version())
 	}
 	// The test policy mirrors the default's numbers, so decisions tested with it hold for both.
@@ -119,6 +124,12 @@ func TestParseAcceptsYAMLForms(t *testing.T) {
 			func(p *Policy) bool { return p.loan.maxDTI == 4000 && p.card.maxDTI == 4000 }},
 		{"unquoted version", map[int]string{1: "version: 2026.10"},
 			func(p *Policy) bool { return p.Version() == "2026.10" }},
+		{"no underwriting", map[int]string{22: "#", 23: "#", 24: "#", 25: "#"},
+			func(p *Policy) bool { return p.underwriting == nil }},
+		{"card referrals by grade", map[int]string{25: "  credit_card: {limit_above: 500000, grades: [B, C]}"},
+			func(p *Policy) bool {
+				return p.underwriting.loan == nil && p.underwriting.card.amountAbove == 500_000_00 && len(p.underwriting.card.grades) == 2
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,9 +151,9 @@ func TestParseErrorsNameFileLineAndRule(t *testing.T) {
 		{"bad YAML", edit(t, map[int]string{5: "\tmax_dti: 0.5"}),
 			[]string{"policy.yaml:5: invalid YAML: found character that cannot start any token"}},
 		{"bad YAML on the first line", "version: a: b\n", []string{"policy.yaml:1: invalid YAML: mapping values are not allowed"}},
-		{"two documents", testYAML + "---\nversion: x\n", []string{"policy.yaml:22: a policy file holds one YAML document"}},
+		{"two documents", testYAML + "---\nversion: x\n", []string{"policy.yaml:26: a policy file holds one YAML document"}},
 		{"not a mapping", "- 1\n- 2\n", []string{"policy.yaml:1: the policy must be a mapping"}},
-		{"unknown top key", testYAML + "extra: 1\n", []string{"policy.yaml:22: unknown key extra (allowed: version, loan, credit_card)"}},
+		{"unknown top key", testYAML + "extra: 1\n", []string{"policy.yaml:26: unknown key extra (allowed: version, loan, credit_card, underwriting)"}},
 		{"unknown nested key", edit(t, map[int]string{5: "  max_dtii: 0.5"}),
 			[]string{"policy.yaml:5: unknown key loan.max_dtii", "policy.yaml:2: loan.max_dti is required"}},
 		{"unknown key in a flow mapping", edit(t, map[int]string{4: "  term: {min: 3, max: 84, step: 1}"}),
@@ -199,6 +210,20 @@ func TestParseErrorsNameFileLineAndRule(t *testing.T) {
 			[]string{"policy.yaml:11: loan.grades.E is not a bureau grade"}},
 		{"card grade with a rate", edit(t, map[int]string{19: "    A: {max_limit: 1000000, rate: 20}"}),
 			[]string{"policy.yaml:19: unknown key credit_card.grades.A.rate (allowed: max_limit)"}},
+		{"underwriting share zero", edit(t, map[int]string{23: "  deadline_share: 0"}),
+			[]string{"policy.yaml:23: underwriting.deadline_share must be greater than 0 and at most 1"}},
+		{"underwriting unknown fallback", edit(t, map[int]string{24: "  fallback: approve"}),
+			[]string{"policy.yaml:24: underwriting.fallback must be reject or pre_approve"}},
+		{"underwriting threshold above max", edit(t, map[int]string{25: "  loan: {amount_above: 9000000}"}),
+			[]string{"policy.yaml:25: underwriting.loan.amount_above must be between the product's min 30000.00 and max 5000000.00"}},
+		{"underwriting grade the policy rejects", edit(t, map[int]string{25: "  loan: {amount_above: 3000000, grades: [C, D]}"}),
+			[]string{"policy.yaml:25: underwriting.loan.grades lists D, a grade the policy does not lend to"}},
+		{"underwriting not a grade", edit(t, map[int]string{25: "  loan: {amount_above: 3000000, grades: [X]}"}),
+			[]string{"policy.yaml:25: underwriting.loan.grades must list bureau grades A, B, C or D"}},
+		{"underwriting refers nothing", edit(t, map[int]string{25: "#"}),
+			[]string{"policy.yaml:22: underwriting refers nothing"}},
+		{"underwriting card rule key", edit(t, map[int]string{25: "  credit_card: {amount_above: 100000}"}),
+			[]string{"policy.yaml:25: unknown key underwriting.credit_card.amount_above (allowed: limit_above, grades)"}},
 		{"every error at once", edit(t, map[int]string{5: "  max_dti: 2", 16: "  min_payment_share: 0"}),
 			[]string{"policy.yaml:5: loan.max_dti", "policy.yaml:16: credit_card.min_payment_share"}},
 	}

@@ -146,6 +146,12 @@ func (m *mapping) value(key string) *yaml.Node {
 	return resolve(n)
 }
 
+// has reports whether the optional key is present.
+func (m *mapping) has(key string) bool {
+	_, ok := m.vals[key]
+	return ok
+}
+
 // fail reports a rule broken by the value of key.
 func (m *mapping) fail(n *yaml.Node, key, rule string, args ...any) {
 	m.r.errorf(n.Line, "%s %s", m.sub(key), fmt.Sprintf(rule, args...))
