@@ -2,7 +2,7 @@
 # Only Go is needed: modules come from the Go module proxy on first use.
 
 GO       ?= go
-MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit deploy/allinone tests
+MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit deploy/allinone deploy/cmd deploy/deploytest tests
 BIN      := bin
 # make run settings (any LOANFLOW_* variable in the environment is honoured too).
 export LOANFLOW_DATA_DIR     ?= ./data
