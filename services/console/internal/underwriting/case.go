@@ -48,6 +48,15 @@ var (
 	ErrInvalid  = errors.New("invalid decision")
 )
 
+// What makes a verdict invalid; each wraps ErrInvalid.
+var (
+	ErrBadApproval     = fmt.Errorf("%w: choose full_approved or pre_approved", ErrInvalid)
+	ErrBadAmount       = fmt.Errorf("%w: the amount is outside the policy's bounds", ErrInvalid)
+	ErrNoComment       = fmt.Errorf("%w: a comment is required", ErrInvalid)
+	ErrLongComment     = fmt.Errorf("%w: the comment is longer than %d characters", ErrInvalid, MaxComment)
+	ErrPersonalComment = fmt.Errorf("%w: the comment must not hold phone or document numbers", ErrInvalid)
+)
+
 // Case is one referred application under manual underwriting, as the bucket stores it. It
 // holds no personal data in clear: the phone only as its keyed hash and mask.
 type Case struct {
@@ -186,10 +195,10 @@ func (c Case) Decide(officer string, v Verdict, now time.Time) (Case, error) {
 	p := events.Proposal{Outcome: events.OutcomeRejected}
 	if v.Approve {
 		if v.Approval != partnerapi.OfferFullApproved && v.Approval != partnerapi.OfferPreApproved {
-			return c, fmt.Errorf("%w: choose full_approved or pre_approved", ErrInvalid)
+			return c, ErrBadApproval
 		}
 		if v.Amount < c.MinAmount || v.Amount > c.MaxAmount || v.Amount <= 0 {
-			return c, fmt.Errorf("%w: the amount must be within %s..%s", ErrInvalid, c.MinAmount, c.MaxAmount)
+			return c, fmt.Errorf("%w (%s..%s)", ErrBadAmount, c.MinAmount, c.MaxAmount)
 		}
 		p = events.Proposal{Outcome: events.OutcomeApproved, Approval: v.Approval, Grade: c.grade(), MaxAmount: v.Amount}
 	}
@@ -202,17 +211,17 @@ func (c Case) Decide(officer string, v Verdict, now time.Time) (Case, error) {
 // looks like a phone or a document number.
 func validComment(s string) error {
 	if s == "" {
-		return fmt.Errorf("%w: a comment is required", ErrInvalid)
+		return ErrNoComment
 	}
 	if utf8.RuneCountInString(s) > MaxComment {
-		return fmt.Errorf("%w: the comment is longer than %d characters", ErrInvalid, MaxComment)
+		return ErrLongComment
 	}
 	run := 0
 	for _, r := range s {
 		if unicode.IsDigit(r) {
 			run++
 			if run >= 10 {
-				return fmt.Errorf("%w: the comment must not hold phone or document numbers", ErrInvalid)
+				return ErrPersonalComment
 			}
 		} else if r != ' ' && r != '-' && r != '(' && r != ')' && r != '+' {
 			run = 0

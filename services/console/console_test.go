@@ -1,0 +1,469 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/console/internal/underwriting"
+)
+
+const (
+	testPhoneKey = "console-test-phone-key-0123456789"
+	testPassword = "correct horse battery"
+)
+
+// syncBuffer collects the service's logs for the tests to search.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one running console on a real embedded NATS server.
+type env struct {
+	url     string
+	natsURL string
+	js      jetstream.JetStream
+	kv      jetstream.KeyValue
+	logs    *syncBuffer
+	stop    func()
+}
+
+func accountsFor(t testing.TB) []string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"ivanova:officer:" + string(h), "petrov:officer:" + string(h), "auditor:auditor:" + string(h)}
+}
+
+// startConsole runs the console against natsURL until the test ends (or stop is called).
+func startConsole(t testing.TB, natsURL string) *env {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cfg := Config{
+		Bus: natstest.Settings(natsURL), Listener: ln, Users: accountsFor(t), PhoneKey: testPhoneKey,
+		SessionKey: "console-test-session-key-0123456789abcdef", SyncBudget: 250 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("console.Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	_, js, err := bus.Connect(natsURL, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kv jetstream.KeyValue
+	natstest.WaitFor(t, "the underwriting bucket", func() bool {
+		kv, err = js.KeyValue(context.Background(), topology.BucketUnderwriting)
+		return err == nil
+	})
+	u := "http://" + ln.Addr().String()
+	natstest.WaitFor(t, "the console to listen", func() bool {
+		resp, err := http.Get(u + "/signin")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return &env{url: u, natsURL: natsURL, js: js, kv: kv, logs: logs, stop: stop}
+}
+
+// referral is the contract's golden referred event with a fresh search_id and deadline.
+func referral(t testing.TB, decideIn time.Duration) events.ApplicationReferred {
+	t.Helper()
+	b, err := os.ReadFile("../../contracts/testdata/events/loan.application.referred.v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.ApplicationReferred
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	ev.SearchID = fmt.Sprintf("%08x-5d2a-4e8b-9c3f-%012x", now.UnixNano()&0xffffffff, now.UnixNano()&0xffffffffffff)
+	ev.ReceivedAt, ev.ReferredAt, ev.DecideBy = now, now, now.Add(decideIn)
+	h, _ := pseudonym.New([]byte(testPhoneKey))
+	ev.PhoneHash, ev.PhoneMask = h.Phone("9330445040"), pseudonym.Mask("9330445040")
+	return ev
+}
+
+func publishReferral(t testing.TB, js jetstream.JetStream, ev events.ApplicationReferred) {
+	t.Helper()
+	msg, err := bus.NewEvent(events.TypeApplicationReferred, ev.SearchID, bus.Trace{CorrelationID: "corr-" + ev.SearchID[:8]}, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.NewPublisher(js, 2*time.Second).Publish(events.TypeApplicationReferred, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getCase(t testing.TB, kv jetstream.KeyValue, id string) (underwriting.Case, bool) {
+	t.Helper()
+	e, err := kv.Get(context.Background(), id)
+	if err != nil {
+		return underwriting.Case{}, false
+	}
+	var c underwriting.Case
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c, true
+}
+
+// decidedEvents returns every loan.underwriting.decided.v1 the stream holds for id, with the
+// correlation id each carried.
+func decidedEvents(t testing.TB, js jetstream.JetStream, id string) []events.UnderwritingDecided {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.TypeUnderwritingDecided}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.UnderwritingDecided
+	for pending := info.NumPending; pending > 0; {
+		m, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := m.Metadata()
+		pending = md.NumPending
+		var ev events.UnderwritingDecided
+		if err := json.Unmarshal(m.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.SearchID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// client is a browser-like HTTP client: cookies kept, redirects not followed.
+type client struct {
+	t    testing.TB
+	base string
+	hc   *http.Client
+}
+
+func newClient(t testing.TB, base string) *client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (c *client) do(method, path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// token is the anti-forgery token of the page at path.
+func (c *client) token(path string) string {
+	c.t.Helper()
+	resp, body := c.do("GET", path, nil)
+	m := csrfField.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		c.t.Fatalf("GET %s: %d, no csrf token", path, resp.StatusCode)
+	}
+	return m[1]
+}
+
+func (c *client) signIn(login string) {
+	c.t.Helper()
+	tok := c.token("/signin")
+	resp, _ := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {login}, "password": {testPassword}, "next": {"/queue"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/queue" {
+		c.t.Fatalf("sign in as %s: %d to %q", login, resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// post sends a form with the page's token and returns the response.
+func (c *client) post(page, path string, form url.Values) (*http.Response, string) {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf", c.token(page))
+	return c.do("POST", path, form)
+}
+
+func TestOfficerTakesAndApproves(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ev := referral(t, time.Minute)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+
+	officer := newClient(t, e.url)
+	officer.signIn("ivanova")
+	natstest.WaitFor(t, "the case on the queue page", func() bool {
+		_, body := officer.do("GET", "/queue", nil)
+		return strings.Contains(body, ev.SearchID)
+	})
+	page := "/cases/" + ev.SearchID
+	_, body := officer.do("GET", page, nil)
+	for _, want := range []string{"93******40", "REFER_LARGE_AMOUNT", "id=\"take\"", "2\u00a0500\u00a0000,00\u00a0₽"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("case page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "9330445040") {
+		t.Error("case page shows the phone in clear")
+	}
+	resp, _ := officer.post(page, page+"/take", nil)
+	if got, want := resp.Header.Get("Location"), page+"?msg=taken"; resp.StatusCode != http.StatusSeeOther || got != want {
+		t.Fatalf("take: %d to %q, want 303 to %q", resp.StatusCode, got, want)
+	}
+	// Another officer sees it taken and cannot take or decide it.
+	other := newClient(t, e.url)
+	other.signIn("petrov")
+	resp, _ = other.post(page, page+"/take", nil)
+	if got, want := resp.Header.Get("Location"), page+"?err=taken"; got != want {
+		t.Errorf("second take: to %q, want %q", got, want)
+	}
+	resp, _ = other.post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"нет"}})
+	if got, want := resp.Header.Get("Location"), page+"?err=taken"; got != want {
+		t.Errorf("second officer's decision: to %q, want %q", got, want)
+	}
+	// Out of bounds, then right.
+	resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 500 000,01"}, "comment": {"x"}})
+	if got, want := resp.Header.Get("Location"), page+"?err=amount"; got != want {
+		t.Errorf("out of bounds: to %q, want %q", got, want)
+	}
+	resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
+	if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
+		t.Fatalf("decide: to %q, want %q", got, want)
+	}
+	got := decidedEvents(t, e.js, ev.SearchID)
+	if len(got) != 1 {
+		t.Fatalf("%d decided events, want 1", len(got))
+	}
+	d := got[0]
+	if d.DecidedBy != "ivanova" || d.Decision.MaxAmount != 2_000_000_00 || d.Decision.Approval != "full_approved" || d.Comment != "Подтверждён доход" {
+		t.Errorf("decided event = %+v", d)
+	}
+	if last := d.ReasonCodes[len(d.ReasonCodes)-1]; last != underwriting.ReasonOfficerApproved {
+		t.Errorf("reasons = %v", d.ReasonCodes)
+	}
+	natstest.WaitFor(t, "the case to be announced", func() bool { c, _ := getCase(t, e.kv, ev.SearchID); return c.Announced })
+	_, body = other.do("GET", page, nil)
+	if !strings.Contains(body, `id="decided-by">ivanova`) {
+		t.Error("the case page does not show who decided")
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"underwriting case decided"`) {
+		t.Error("the decision is not logged")
+	}
+}
+
+func TestFallbackAtDecideBy(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ev := referral(t, 700*time.Millisecond)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the fallback", func() bool { return len(decidedEvents(t, e.js, ev.SearchID)) > 0 })
+	got := decidedEvents(t, e.js, ev.SearchID)
+	if len(got) != 1 {
+		t.Fatalf("%d decided events, want 1", len(got))
+	}
+	if got[0].DecidedBy != events.DecidedByFallback || got[0].Decision != ev.Fallback ||
+		got[0].ReasonCodes[len(got[0].ReasonCodes)-1] != underwriting.ReasonFallback {
+		t.Errorf("fallback event = %+v", got[0])
+	}
+	if got[0].DecidedAt.Before(ev.DecideBy) {
+		t.Errorf("fallback at %s, before decide_by %s", got[0].DecidedAt, ev.DecideBy)
+	}
+	natstest.WaitFor(t, "the referral to be acked", func() bool {
+		info, err := e.js.Consumer(context.Background(), topology.StreamLoans, topology.ConsumerConsole)
+		if err != nil {
+			return false
+		}
+		ci, err := info.Info(context.Background())
+		return err == nil && ci.NumAckPending == 0 && ci.NumPending == 0
+	})
+}
+
+func TestFallbackSurvivesRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	e := startConsole(t, srv.ClientURL())
+	ev := referral(t, 2*time.Second)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+	e.stop()
+	time.Sleep(time.Until(ev.DecideBy)) // the deadline passes with no console running
+	if n := len(decidedEvents(t, e.js, ev.SearchID)); n != 0 {
+		t.Fatalf("%d decided events with the console down", n)
+	}
+	e2 := startConsole(t, srv.ClientURL())
+	natstest.WaitFor(t, "the fallback after the restart", func() bool { return len(decidedEvents(t, e2.js, ev.SearchID)) > 0 })
+	if got := decidedEvents(t, e2.js, ev.SearchID); len(got) != 1 || got[0].DecidedBy != events.DecidedByFallback {
+		t.Errorf("after restart: %+v", got)
+	}
+}
+
+func TestRedeliveredReferralKeepsTheCase(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	st := &store{kv: e.kv, timeout: time.Second}
+	c, err := underwriting.Open(referral(t, time.Minute), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.update(ctx, c.SearchID, func(c underwriting.Case) (underwriting.Case, error) { return c.Take("ivanova", time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.create(ctx, c); err != nil { // the referral again
+		t.Fatalf("second create: %v", err)
+	}
+	got, _, err := st.get(ctx, c.SearchID)
+	if err != nil || got.State != underwriting.StateTaken || got.TakenBy != "ivanova" {
+		t.Errorf("after a redelivery the case is %+v (%v)", got, err)
+	}
+}
+
+// TestConcurrentOfficers races officers for one case through the bucket: exactly one takes
+// it, and exactly one decision is recorded when the holder and the fallback decide at once.
+func TestConcurrentOfficers(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js, err := bus.Connect(srv.ClientURL(), "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := bus.EnsureBucket(context.Background(), js, topology.UnderwritingBucket(topology.DefaultOptions()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &store{kv: kv, timeout: 2 * time.Second}
+	ctx := context.Background()
+	for round := range 5 {
+		c, err := underwriting.Open(referral(t, time.Minute), "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SearchID = fmt.Sprintf("%s-%d", c.SearchID, round)
+		if err := st.create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = st.update(ctx, c.SearchID, func(c underwriting.Case) (underwriting.Case, error) {
+					return c.Take(fmt.Sprintf("officer%d", i), time.Now())
+				})
+			})
+		}
+		wg.Wait()
+		winners, winner := 0, ""
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				winners++
+				winner = fmt.Sprintf("officer%d", i)
+			case !errors.Is(err, underwriting.ErrTaken):
+				t.Errorf("take: %v", err)
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("%d officers took the case, want 1", winners)
+		}
+		// The holder decides while the fallback falls due (the clock is past DecideBy for it).
+		var officerErr, fallbackErr error
+		wg.Go(func() {
+			_, officerErr = st.update(ctx, c.SearchID, func(c underwriting.Case) (underwriting.Case, error) {
+				return c.Decide(winner, underwriting.Verdict{Comment: "отказ"}, time.Now())
+			})
+		})
+		wg.Go(func() {
+			_, fallbackErr = st.update(ctx, c.SearchID, func(c underwriting.Case) (underwriting.Case, error) {
+				return c.ApplyFallback(c.DecideBy)
+			})
+		})
+		wg.Wait()
+		if (officerErr == nil) == (fallbackErr == nil) {
+			t.Fatalf("officer: %v, fallback: %v: want exactly one to decide", officerErr, fallbackErr)
+		}
+		for _, err := range []error{officerErr, fallbackErr} {
+			if err != nil && !errors.Is(err, underwriting.ErrDecided) {
+				t.Errorf("loser's error = %v, want ErrDecided", err)
+			}
+		}
+	}
+}
