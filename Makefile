@@ -2,7 +2,7 @@
 # Only Go is needed: modules come from the Go module proxy on first use.
 
 GO       ?= go
-MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit deploy/allinone deploy/cmd deploy/deploytest tests
+MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit deploy/allinone deploy/cmd deploy/deploytest tests bench
 BIN      := bin
 # make run settings (any LOANFLOW_* variable in the environment is honoured too).
 export LOANFLOW_DATA_DIR     ?= ./data
@@ -56,10 +56,11 @@ lint:
 modules-standalone:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./... >/dev/null) || { echo "module $$m does not build alone"; exit 1; }; done
 
-## bench: the benchmarks (figures in README's Performance section)
+## bench: the benchmarks (figures in README's Performance section); the end-to-end one writes bench/results/
 bench:
 	$(GO) test -run x -bench . -benchtime 3x ./services/audit/
 	$(GO) test -run x -bench . ./services/audit/internal/chain/
+	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
 
 ## soak: 10 minutes at 1,000 applications/s on the all-in-one; goroutines, RSS and errors
 soak:

@@ -43,8 +43,13 @@ type Stats struct {
 	// FirstAnswer and ToDone are latencies from the intended send time.
 	FirstAnswer, ToDone []time.Duration
 	Elapsed             time.Duration
+	// Answered is when, from the start, the last first answer came: Sent/Answered is the rate
+	// the server took applications at (Elapsed also counts the polls that followed).
+	Answered time.Duration
 	// ErrorSamples holds the first few errors, for the report.
 	ErrorSamples []string
+
+	start time.Time
 }
 
 // Percentile returns the p-th percentile (0..100) of ds.
@@ -88,10 +93,11 @@ func Run(ctx context.Context, cfg Config) Stats {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight, MaxConnsPerHost: cfg.MaxInFlight}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	rec := &recorder{}
+	rec.stats.start = time.Now()
 	sem := make(chan struct{}, cfg.MaxInFlight)
 	var wg sync.WaitGroup
 	var n atomic.Int64
-	start := time.Now()
+	start := rec.stats.start
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	total := int64(cfg.Duration.Seconds() * cfg.Rate)
 	for i := int64(0); i < total && ctx.Err() == nil; i++ {
@@ -133,7 +139,10 @@ func one(ctx context.Context, client *http.Client, cfg Config, rec *recorder, i 
 		return
 	}
 	first := time.Since(intended)
-	rec.add(func(s *Stats) { s.FirstAnswer = append(s.FirstAnswer, first) })
+	rec.add(func(s *Stats) {
+		s.FirstAnswer = append(s.FirstAnswer, first)
+		s.Answered = max(s.Answered, intended.Add(first).Sub(s.start))
+	})
 	deadline := time.Now().Add(cfg.PollDeadline)
 	wait := 100 * time.Millisecond
 	for firstAnswer := true; ; firstAnswer = false {
