@@ -1,0 +1,320 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/natstest"
+)
+
+func TestAuth(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ev := referral(t, time.Minute)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+	page := "/cases/" + ev.SearchID
+
+	t.Run("unauthenticated gets the sign-in page", func(t *testing.T) {
+		c := newClient(t, e.url)
+		for _, path := range []string{"/queue", page, "/dashboard", "/search", "/applications/" + ev.SearchID, "/"} {
+			resp, _ := c.do("GET", path, nil)
+			loc := resp.Header.Get("Location")
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?next=") {
+				t.Errorf("GET %s: %d to %q, want 303 to the sign-in page", path, resp.StatusCode, loc)
+			}
+		}
+		resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {"x"}})
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
+			t.Errorf("POST take: %d to %q", resp.StatusCode, loc)
+		}
+		resp, body := c.do("GET", "/signin?next=%2Fdashboard", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="password"`) || !strings.Contains(body, `value="/dashboard"`) {
+			t.Errorf("sign-in page: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("wrong password is refused and logged", func(t *testing.T) {
+		c := newClient(t, e.url)
+		tok := c.token("/signin")
+		resp, body := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {"wrong password"}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Неверный логин или пароль") {
+			t.Errorf("wrong password: %d", resp.StatusCode)
+		}
+		resp, _ = c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"9330445040"}, "password": {testPassword}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("unknown login: %d", resp.StatusCode)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, `"msg":"sign-in refused: wrong login or password"`) || !strings.Contains(logs, `"login":"ivanova"`) {
+			t.Errorf("refusal not logged:\n%s", logs)
+		}
+		if strings.Contains(logs, "9330445040") || strings.Contains(logs, "wrong password") {
+			t.Error("the log holds what was typed: a phone number or the password")
+		}
+		if resp, _ := c.do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("after a refused sign-in, /queue answers %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("sign-in form without its token is refused", func(t *testing.T) {
+		c := newClient(t, e.url)
+		resp, _ := c.do("POST", "/signin", url.Values{"login": {"ivanova"}, "password": {testPassword}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("sign-in without token: %d, want 403", resp.StatusCode)
+		}
+	})
+
+	t.Run("forged form is refused and logged", func(t *testing.T) {
+		c := newClient(t, e.url)
+		c.signIn("ivanova")
+		for _, tok := range []string{"", "forged", strings.Repeat("0", 64)} {
+			resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {tok}})
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("token %q: %d, want 403", tok, resp.StatusCode)
+			}
+		}
+		// A token of another session does not do either.
+		other := newClient(t, e.url)
+		other.signIn("petrov")
+		resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {other.token(page)}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("another session's token: %d, want 403", resp.StatusCode)
+		}
+		// Cross-origin, even with the right token.
+		form := url.Values{"csrf": {c.token(page)}}
+		req, _ := http.NewRequest("POST", e.url+page+"/take", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site: %d, want 403", resp.StatusCode)
+		}
+		if cs, _ := getCase(t, e.kv, ev.SearchID); cs.State != "open" {
+			t.Errorf("a forged form changed the case: %s", cs.State)
+		}
+		if !strings.Contains(e.logs.String(), `"msg":"forged form refused"`) {
+			t.Error("forged forms are not logged")
+		}
+	})
+
+	t.Run("auditor reads but cannot act", func(t *testing.T) {
+		c := newClient(t, e.url)
+		c.signIn("auditor")
+		resp, body := c.do("GET", page, nil)
+		if resp.StatusCode != http.StatusOK || strings.Contains(body, `id="take"`) || !strings.Contains(body, "только просмотр") {
+			t.Errorf("auditor's case page: %d", resp.StatusCode)
+		}
+		for _, action := range []string{"/take", "/decide"} {
+			resp, _ := c.post(page, page+action, url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"100000"}, "comment": {"x"}})
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("auditor %s: %d, want 403", action, resp.StatusCode)
+			}
+		}
+		if cs, _ := getCase(t, e.kv, ev.SearchID); cs.State != "open" {
+			t.Errorf("an auditor changed the case: %s", cs.State)
+		}
+	})
+
+	t.Run("sign out ends the session", func(t *testing.T) {
+		c := newClient(t, e.url)
+		c.signIn("ivanova")
+		u, _ := url.Parse(e.url)
+		saved := c.hc.Jar.Cookies(u)
+		resp, _ := c.post("/queue", "/signout", nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+			t.Fatalf("sign out: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		c.hc.Jar.SetCookies(u, saved) // the old cookie, replayed
+		if resp, _ := c.do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("the signed-out session still works: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("session cookie flags", func(t *testing.T) {
+		c := newClient(t, e.url)
+		tok := c.token("/signin")
+		resp, _ := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
+		var found bool
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "lf_session" {
+				found = true
+				if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+					t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", ck)
+				}
+			}
+		}
+		if !found {
+			t.Error("no session cookie")
+		}
+	})
+
+	t.Run("language switch", func(t *testing.T) {
+		c := newClient(t, e.url)
+		c.signIn("ivanova")
+		_, body := c.do("GET", "/queue?lang=en", nil)
+		if !strings.Contains(body, "Underwriting queue") {
+			t.Error("?lang=en does not switch to English")
+		}
+		_, body = c.do("GET", "/queue", nil)
+		if !strings.Contains(body, "Underwriting queue") {
+			t.Error("the language is not remembered")
+		}
+		_, body = c.do("GET", "/queue?lang=ru", nil)
+		if !strings.Contains(body, "Очередь андеррайтинга") {
+			t.Error("?lang=ru does not switch back")
+		}
+	})
+}
+
+func TestConfigRefusesTheYandexPort(t *testing.T) {
+	cfg := Config{Addr: "127.0.0.1:8080", IngressAddr: "127.0.0.1:8080", PhoneKey: testPhoneKey, Users: accountsFor(t)}
+	if err := cfg.withDefaults().validate(); err == nil || !strings.Contains(err.Error(), "Yandex") {
+		t.Errorf("validate = %v, want a refusal of the Yandex port", err)
+	}
+	cfg.Addr = "127.0.0.1:8081"
+	if err := cfg.withDefaults().validate(); err != nil {
+		t.Errorf("validate = %v", err)
+	}
+}
+
+func TestParseAccounts(t *testing.T) {
+	good := accountsFor(t)
+	tests := []struct {
+		name    string
+		entries []string
+		wantN   int
+		wantErr bool
+	}{
+		{"good", good, 3, false},
+		{"comments and blanks", append([]string{"# officers", ""}, good[0]), 1, false},
+		{"bad role", []string{strings.Replace(good[0], ":officer:", ":admin:", 1)}, 0, true},
+		{"not a hash", []string{"ivanova:officer:secret"}, 0, true},
+		{"twice", []string{good[0], good[0]}, 1, true},
+		{"bad login", []string{strings.Replace(good[0], "ivanova", "iva nova", 1)}, 0, true},
+		{"missing parts", []string{"ivanova:officer"}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAccounts(tt.entries)
+			if (err != nil) != tt.wantErr || len(got) != tt.wantN {
+				t.Errorf("parseAccounts = %d accounts, %v; want %d, error %v", len(got), err, tt.wantN, tt.wantErr)
+			}
+		})
+	}
+}
+
+// auditRecordFor writes what the audit service would append for one event.
+func appendAudit(t *testing.T, nc *nats.Conn, seq uint64, eventType, searchID string, payload any) {
+	t.Helper()
+	p, _ := json.Marshal(payload)
+	rec := map[string]any{
+		"seq": seq, "time": time.Now().UTC(), "event_type": eventType, "search_id": searchID, "stage": "ingress",
+		"correlation_id": "corr", "source_seq": seq, "payload": json.RawMessage(p),
+		"prev_hash": strings.Repeat("0", 64), "hash": strings.Repeat("ab", 32),
+	}
+	b, _ := json.Marshal(rec)
+	if err := nc.Publish(topology.AuditSubject(searchID), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSearchTimelineAndDashboard(t *testing.T) {
+	srv := natstest.Start(t)
+	e := startConsole(t, srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ev := referral(t, time.Minute)
+	other := referral(t, time.Minute)
+	other.SearchID = "ffffffff-0000-4000-8000-000000000001"
+	other.PhoneHash, other.PhoneMask = strings.Repeat("cd", 32), "90******67"
+	appendAudit(t, nc, 1, events.TypeApplicationReceived, ev.SearchID, map[string]any{
+		"search_id": ev.SearchID, "product_type": "loan", "phone_hash": ev.PhoneHash, "phone_mask": ev.PhoneMask, "amount": 2500000.00, "term": 60,
+	})
+	appendAudit(t, nc, 2, events.TypeApplicationReceived, other.SearchID, map[string]any{
+		"search_id": other.SearchID, "product_type": "credit_card", "phone_hash": other.PhoneHash, "phone_mask": other.PhoneMask,
+	})
+	appendAudit(t, nc, 3, events.TypeApplicationReferred, ev.SearchID, ev)
+	// The pipeline events the dashboard reads, on LOANS.
+	publishReferral(t, e.js, ev)
+	c := newClient(t, e.url)
+	c.signIn("ivanova")
+
+	t.Run("search by phone", func(t *testing.T) {
+		for _, q := range []string{"9330445040", "+7 (933) 044-50-40", "89330445040"} {
+			resp, body := c.post("/search", "/search", url.Values{"q": {q}})
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, ev.SearchID) || strings.Contains(body, other.SearchID) {
+				t.Errorf("search %q: %d; want only %s", q, resp.StatusCode, ev.SearchID)
+			}
+			if strings.Contains(body, "9330445040") || strings.Contains(body, "044-50-40") {
+				t.Errorf("search %q: the page shows the phone", q)
+			}
+		}
+		_, body := c.post("/search", "/search", url.Values{"q": {"9000000000"}})
+		if !strings.Contains(body, `id="no-hits"`) {
+			t.Error("an unknown phone finds something")
+		}
+	})
+
+	t.Run("search by search_id", func(t *testing.T) {
+		resp, _ := c.post("/search", "/search", url.Values{"q": {ev.SearchID}})
+		if got, want := resp.Header.Get("Location"), "/applications/"+ev.SearchID; got != want {
+			t.Errorf("search by id: to %q, want %q", got, want)
+		}
+	})
+
+	t.Run("timeline", func(t *testing.T) {
+		natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+		resp, body := c.do("GET", "/applications/"+ev.SearchID, nil)
+		if resp.StatusCode != http.StatusOK || strings.Count(body, `class="event"`) != 2 ||
+			!strings.Contains(body, "заявка получена") || !strings.Contains(body, "REFER_LARGE_AMOUNT") || !strings.Contains(body, `id="case-link"`) {
+			t.Errorf("timeline: %d\n%s", resp.StatusCode, body)
+		}
+		if resp, _ := c.do("GET", "/applications/00000000-0000-4000-8000-00000000dead", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("timeline of nothing: %d, want 404", resp.StatusCode)
+		}
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		received := events.ApplicationReceived{SearchID: ev.SearchID, ProductType: "loan", PhoneHash: ev.PhoneHash, PhoneMask: ev.PhoneMask, ReceivedAt: time.Now().UTC()}
+		publish(t, e, events.TypeApplicationReceived, ev.SearchID, received)
+		publish(t, e, events.TypeDecisionMade, ev.SearchID, events.DecisionMade{SearchID: ev.SearchID, ProductType: "loan", Decision: "has_approve", DecidedAt: received.ReceivedAt.Add(100 * time.Millisecond)})
+		natstest.WaitFor(t, "the dashboard to count it", func() bool {
+			_, body := c.do("GET", "/dashboard", nil)
+			return strings.Contains(body, `id="dash-received">1<`) && strings.Contains(body, `id="dash-sync">100.0%<`)
+		})
+		_, body := c.do("GET", "/dashboard?fragment=1", nil)
+		if !strings.Contains(body, "<svg") || strings.Contains(body, "<html") {
+			t.Error("the dashboard fragment is not the charts alone")
+		}
+	})
+}
+
+func publish(t *testing.T, e *env, eventType, searchID string, payload any) {
+	t.Helper()
+	b, _ := json.Marshal(payload)
+	msg := nats.NewMsg(eventType)
+	msg.Data = b
+	msg.Header.Set(events.HeaderMsgID, events.MsgID(searchID, eventType))
+	if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+}
