@@ -2,13 +2,13 @@
 # Only Go is needed: modules come from the Go module proxy on first use.
 
 GO       ?= go
-MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit deploy/allinone deploy/cmd deploy/deploytest tests bench
+MODULES  := contracts pkg services/ingress services/scoring services/offers services/audit services/console deploy/allinone deploy/cmd deploy/deploytest tests bench
 BIN      := bin
 # make run settings (any LOANFLOW_* variable in the environment is honoured too).
 export LOANFLOW_DATA_DIR     ?= ./data
 export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 
-.PHONY: run build test lint fmt tidy modules-standalone bench fuzz fuzz-short soak chaos conformance clean
+.PHONY: run build test chromium lint fmt tidy modules-standalone bench fuzz fuzz-short soak chaos conformance clean
 
 # Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
 FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
@@ -28,11 +28,12 @@ build:
 	$(GO) build -o $(BIN)/scoring ./services/scoring/cmd/scoring
 	$(GO) build -o $(BIN)/offers  ./services/offers/cmd/offers
 	$(GO) build -o $(BIN)/audit   ./services/audit/cmd/audit
+	$(GO) build -o $(BIN)/console ./services/console/cmd/console
 	$(GO) build -o $(BIN)/loanflow ./deploy/allinone/cmd/loanflow
 	$(GO) build -o $(BIN)/conformance ./tests/conformance/cmd/conformance
 
 ## test: lint, each module alone (GOWORK=off), every test with the race detector, each fuzz target briefly
-test: lint modules-standalone
+test: lint modules-standalone chromium
 	$(GO) test -race -count=1 -timeout 10m $(addprefix ./,$(addsuffix /...,$(MODULES)))
 	@$(MAKE) --no-print-directory fuzz-short
 
@@ -46,6 +47,13 @@ fuzz-short:
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+## chromium: Debian's chromium for the console's browser test, installed once (apt-get, quiet)
+chromium:
+	@[ -x /usr/bin/chromium ] || { echo "installing Debian chromium for the console's browser test"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: TestBrowserUnderwriting fails under CI=true and skips elsewhere"; }
 
 ## lint: gofmt and go vet over every module
 lint:
