@@ -96,7 +96,9 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 
 	for name, o := range ready {
 		waitUntil(t, name+" ready", func() bool { return len(o.Ready.Check(context.Background())) == 0 },
-			func() string { return strings.TrimSpace(strings.Join(errStrings(o.Ready.Check(context.Background())), "; ")) })
+			func() string {
+				return strings.TrimSpace(strings.Join(errStrings(o.Ready.Check(context.Background())), "; "))
+			})
 	}
 
 	const searchID = "3f1c9a62-5b7e-4d2a-9c1e-0b8f6a4d2e71"

@@ -1,7 +1,8 @@
 // Command devsecrets makes everything docker-compose.yml needs that must never be committed:
 // the cluster's TLS material (a CA, the server certificate, a client certificate) in
 // deploy/nats/tls, and a .env file with a random password for each NATS user, the phone-hash
-// key, a bearer token and the audit signing key. It refuses to overwrite an existing .env.
+// key, a bearer token, the audit signing key, the console's session key and the
+// proposal links' signing key. It refuses to overwrite an existing .env.
 //
 //	go run ./deploy/cmd/devsecrets [-tls deploy/nats/tls] [-env .env]
 package main
@@ -84,6 +85,16 @@ func Env() (string, error) {
 	fmt.Fprintf(&b, "LOANFLOW_PHONE_KEY=%s\n", hex.EncodeToString(phone))
 	fmt.Fprintf(&b, "LOANFLOW_BEARER_TOKENS=%s\n", hex.EncodeToString(token))
 	fmt.Fprintf(&b, "LOANFLOW_AUDIT_SIGNING_KEY=%s\n", base64.StdEncoding.EncodeToString(seed))
+	session, err := random(32)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "LOANFLOW_CONSOLE_SESSION_KEY=%s\n", hex.EncodeToString(session))
+	link, err := random(32)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "LOANFLOW_LINK_KEYS=%s\n", hex.EncodeToString(link))
 	return b.String(), nil
 }
 
