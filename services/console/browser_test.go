@@ -1,0 +1,203 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
+
+	"github.com/loanflow/loanflow/pkg/natstest"
+)
+
+// chromiumPath finds Debian's chromium (make chromium installs it). Missing, the browser test
+// fails under CI, where the Makefile has installed it, and is skipped on a developer's
+// machine that has not run make chromium.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("LOANFLOW_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is missing: make chromium installs Debian's chromium (make test runs it first)")
+	}
+	t.Skip("chromium is missing: run make chromium (apt-get install chromium)")
+	return ""
+}
+
+// artifactsDir is where the browser test leaves its screenshots: LOANFLOW_ARTIFACTS_DIR, or
+// services/console/testdata/artifacts (git-ignored).
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LOANFLOW_ARTIFACTS_DIR")
+	if dir == "" {
+		dir = filepath.Join("testdata", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(dir)
+	return abs
+}
+
+// browser starts a headless chromium as this machine needs it: no sandbox (root), no GPU, no
+// background networking (the network is closed), a fresh profile. The context returned bounds
+// the test's browser steps.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Headless,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first call starts the browser and must not have a timeout: it would stop the browser.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestBrowserUnderwriting is the officer's whole path in a real browser: the queue asks for a
+// sign-in, the referred application shows up on the live queue, the officer takes it and
+// approves it within the bounds, and the decision goes out as loan.underwriting.decided.v1.
+// Screenshots of the case and of the dashboard are saved as artifacts.
+func TestBrowserUnderwriting(t *testing.T) {
+	ctx := browser(t)
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	out := artifactsDir(t)
+	text := func(sel chromedp.CSS) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/queue?lang=ru"),
+		chromedp.WaitVisible(chromedp.ID("login")),
+	); err != nil {
+		t.Fatalf("open the queue: %v", err)
+	}
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "/signin?next=") {
+		t.Errorf("the queue did not ask for a sign-in: %s (%v)", loc, err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("login"), "ivanova"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("queue-empty")),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+
+	// The referral arrives while the officer looks at the queue: the page refreshes itself.
+	ev := referral(t, 2*time.Minute)
+	publishReferral(t, e.js, ev)
+	row := `tr[data-search-id="` + ev.SearchID + `"]`
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(row+" a.case-link"))); err != nil {
+		t.Fatalf("the referral on the live queue: %v", err)
+	}
+	if left := text(chromedp.CSS(row + " [data-deadline]")); !strings.Contains(left, ":") {
+		t.Errorf("time left shows %q", left)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+" a.case-link")),
+		chromedp.WaitVisible(chromedp.ID("take")),
+		chromedp.Click(chromedp.ID("take")),
+		chromedp.WaitVisible(chromedp.ID("decide-form")),
+		chromedp.Click(chromedp.ID("verdict-approve")),
+		chromedp.Clear(chromedp.ID("amount")),
+		chromedp.SendKeys(chromedp.ID("amount"), "2 000 000"),
+		chromedp.SendKeys(chromedp.ID("comment"), "Подтверждён доход по зарплатному проекту"),
+		chromedp.Click(chromedp.ID("submit-decision")),
+		chromedp.WaitVisible(chromedp.ID("decision-outcome")),
+	); err != nil {
+		t.Fatalf("take and approve: %v", err)
+	}
+	outcome, decidedBy := text("#decision-outcome"), text("#decided-by")
+	if !strings.Contains(outcome, "полное одобрение") || !strings.Contains(outcome, "2\u00a0000\u00a0000,00") || !strings.HasPrefix(decidedBy, "ivanova") {
+		t.Errorf("decision shown: %q by %q", outcome, decidedBy)
+	}
+	casePNG, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decidedEvents(t, e.js, ev.SearchID)
+	if len(got) != 1 || got[0].DecidedBy != "ivanova" || got[0].Decision.MaxAmount != 2_000_000_00 {
+		t.Fatalf("decided events: %+v", got)
+	}
+
+	// Some traffic of the last hour for the dashboard to draw.
+	now := time.Now().UTC()
+	for i := range 40 {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		product, decision := partnerapi.ProductLoan, partnerapi.DecisionHasApprove
+		if i%3 == 0 {
+			product = partnerapi.ProductCreditCard
+		}
+		if i%7 == 0 {
+			decision = partnerapi.DecisionRejected
+		}
+		at := now.Add(-time.Duration(i) * 83 * time.Second)
+		publish(t, e, events.TypeApplicationReceived, id, events.ApplicationReceived{SearchID: id, ProductType: product, ReceivedAt: at})
+		if i%11 == 5 {
+			publish(t, e, events.TypeApplicationFailed, id, events.ApplicationFailed{SearchID: id, Stage: "scoring", Reason: events.ReasonRetriesExhausted, FailedAt: at.Add(20 * time.Second)})
+			continue
+		}
+		publish(t, e, events.TypeDecisionMade, id, events.DecisionMade{SearchID: id, ProductType: product, Decision: decision,
+			DecidedAt: at.Add(time.Duration(40+i*15) * time.Millisecond)})
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.url+"/dashboard?lang=en"),
+		chromedp.WaitVisible(chromedp.CSS("#dashboard svg")),
+	); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	natstest.WaitFor(t, "the dashboard to count the traffic", func() bool {
+		_ = chromedp.Do(ctx, chromedp.Reload())
+		n, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("dash-received")))
+		return err == nil && n == "40"
+	})
+	dashPNG, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, png := range map[string][]byte{"case-approved.png": casePNG, "dashboard.png": dashPNG} {
+		path := filepath.Join(out, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	}
+}
