@@ -13,7 +13,7 @@ export LOANFLOW_CLIENTS_FILE ?= deploy/demo/clients.csv
 # Fuzz targets as package:Target. make test runs each for FUZZ_SHORT, make fuzz for FUZZTIME.
 FUZZ_TARGETS := ./services/ingress/internal/intake:FuzzParse ./services/ingress:FuzzLoanApproval \
 	./contracts/events:FuzzEventDecoders ./contracts/partnerapi:FuzzMoney \
-	./services/audit/internal/chain:FuzzCanonicalPayload
+	./services/audit/internal/chain:FuzzCanonicalPayload ./pkg/offerlink:FuzzVerify
 FUZZ_SHORT ?= 3s
 FUZZTIME   ?= 2m
 

@@ -111,6 +111,10 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
+	linkKeys, err := secret(cfg.Offers.LinkKeys, filepath.Join(cfg.DataDir, "link.key"), randomHex(32))
+	if err != nil {
+		return nil, fmt.Errorf("link key: %w", err)
+	}
 	tokens := cfg.Ingress.BearerTokens
 	if len(tokens) == 0 {
 		tok, err := secret("", filepath.Join(cfg.DataDir, "bearer.token"), randomHex(24))
@@ -151,6 +155,16 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	in.Ops, sc.Ops, of.Ops, au.Ops = ops, ops, ops, ops
 	in.Listener, in.BearerTokens, in.PhoneKey = ln, tokens, phoneKey
 	sc.PhoneKey, au.PhoneKey, au.SigningKey = phoneKey, phoneKey, signingKey
+	in.LinkKeys, of.LinkKeys = linkKeys, linkKeys
+	if of.PublicURL == "" {
+		// Links that work on this machine: https when ingress serves TLS. Yandex needs the
+		// public https address, set in LOANFLOW_PUBLIC_URL.
+		scheme := "http"
+		if in.TLSCert != "" {
+			scheme = "https"
+		}
+		of.PublicURL = scheme + "://" + ln.Addr().String()
+	}
 
 	// Declare everything once before the services start, so that they find it in place.
 	if err := provision(ctx, srv, in.Bus); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/offerlink"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/pkg/tracing"
 	"github.com/loanflow/loanflow/services/ingress/internal/intake"
@@ -54,6 +55,8 @@ type server struct {
 	// allow admits Yandex's networks (empty: everyone); limits rations each token (nil: none).
 	allow  allowlist
 	limits *tokenLimits
+	// links verifies proposal-link tokens; nil when no link keys are configured.
+	links *offerlink.Signer
 }
 
 // errNATSDown is the internal cause of the 500 answered while NATS is unreachable.
@@ -74,6 +77,11 @@ func (s *server) routes(base string) http.Handler {
 		r.Post(base+partnerapi.Path, s.loanApproval)
 		r.Get(base+partnerapi.Path+"/{search_id}", s.pollByGet)
 	})
+	// At the root, and under the base path for a proxy that only forwards that.
+	r.Get(offerlink.Path+"{token}", s.followLink)
+	if base != "" {
+		r.Get(base+offerlink.Path+"{token}", s.followLink)
+	}
 	return r
 }
 

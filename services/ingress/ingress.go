@@ -24,6 +24,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/offerlink"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/services/ingress/internal/intake"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	BearerTokens []string `env:"LOANFLOW_BEARER_TOKENS"`
 	// PhoneKey keys the hash that stands in for phone numbers (at least 16 bytes).
 	PhoneKey string `env:"LOANFLOW_PHONE_KEY"`
+	// LinkKeys verify the tokens of proposal links (comma-separated, the same list as offer
+	// assembly's); empty: GET /offers/{token} answers 404.
+	LinkKeys string `env:"LOANFLOW_LINK_KEYS"`
 	// SyncBudget is how long the first call waits for a decision before answering pending.
 	SyncBudget time.Duration `env:"LOANFLOW_SYNC_BUDGET" envDefault:"250ms"`
 	// RetryAfter is the poll interval the pending answer suggests (whole seconds, at least 1).
@@ -117,6 +121,11 @@ func (c Config) validate() error {
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		errs = append(errs, errors.New("LOANFLOW_RATE_LIMIT, LOANFLOW_RATE_BURST: must not be negative"))
+	}
+	if keys := offerlink.ParseKeys(c.LinkKeys); len(keys) > 0 {
+		if _, err := offerlink.NewSigner(keys...); err != nil {
+			errs = append(errs, fmt.Errorf("LOANFLOW_LINK_KEYS: %w", err))
+		}
 	}
 	if !strings.HasPrefix(c.BasePath, "/") && c.BasePath != "" {
 		errs = append(errs, errors.New("LOANFLOW_BASE_PATH: must start with /"))
@@ -200,6 +209,11 @@ func Run(ctx context.Context, cfg Config) error {
 		srv.tokens = append(srv.tokens, sha256.Sum256([]byte(t)))
 	}
 	srv.allow, _ = parseAllowlist(cfg.AllowCIDRs) // validated above
+	if keys := offerlink.ParseKeys(cfg.LinkKeys); len(keys) > 0 {
+		srv.links, _ = offerlink.NewSigner(keys...) // validated above
+	} else {
+		log.Warn("LOANFLOW_LINK_KEYS is not set: proposal links answer 404")
+	}
 	srv.limits = newTokenLimits(cfg.RateLimit, cfg.RateBurst)
 	httpSrv := &http.Server{
 		Handler:           srv.routes(cfg.BasePath),

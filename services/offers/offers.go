@@ -9,7 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
 	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -23,6 +29,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/offerlink"
 	"github.com/loanflow/loanflow/services/offers/internal/catalog"
 )
 
@@ -31,6 +38,17 @@ type Config struct {
 	Bus bus.Settings
 	// CatalogFile is the product catalog YAML; empty uses the documented default catalog.
 	CatalogFile string `env:"LOANFLOW_CATALOG_FILE"`
+	// LinkKeys sign the proposal links' tokens (comma-separated, at least 16 bytes each; the
+	// first signs, ingress verifies with any): the same list as ingress's.
+	LinkKeys string `env:"LOANFLOW_LINK_KEYS"`
+	// PublicURL is ingress's public address, which proposal links point at (/offers/<token>):
+	// https in production, as Yandex's contract requires. Required.
+	PublicURL string `env:"LOANFLOW_PUBLIC_URL"`
+	// LinkTTL is how long a proposal link works.
+	LinkTTL time.Duration `env:"LOANFLOW_LINK_TTL" envDefault:"24h"`
+
+	// Reload, when a value arrives, reloads the catalog file; nil reloads on SIGHUP.
+	Reload <-chan os.Signal `env:"-"`
 
 	// Ops receives the service's metrics and readiness check; nil keeps them to the service.
 	Ops         *admin.Ops    `env:"-"`
@@ -56,6 +74,19 @@ func Run(ctx context.Context, cfg Config) error {
 	cat, err := cfg.catalog()
 	if err != nil {
 		return fmt.Errorf("offers catalog: %w", err)
+	}
+	signer, err := offerlink.NewSigner(offerlink.ParseKeys(cfg.LinkKeys)...)
+	if err != nil {
+		return fmt.Errorf("LOANFLOW_LINK_KEYS: %w", err)
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("LOANFLOW_PUBLIC_URL %q: want ingress's absolute http(s) address", cfg.PublicURL)
+	} else if u.Scheme != "https" {
+		log.Warn("LOANFLOW_PUBLIC_URL is not https: proposal links will not meet the partner contract", "public_url", cfg.PublicURL)
+	}
+	ttl := cfg.LinkTTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
 	}
 	conn, err := bus.Open(ctx, cfg.Bus, "offers", log, cfg.NATSOptions...)
 	if err != nil {
@@ -88,8 +119,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a := &assembler{catalog: cat, kv: kv, pub: pub, decided: decided}
-	log.Info("offer assembly", "catalog_version", cat.Version())
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "loanflow_offers_dropped_total",
+		Help: "Offers the self-check kept out of answers, by product type and failed check.",
+	}, []string{"product_type", "check"})
+	if err := ops.Registry.Register(dropped); err != nil {
+		return fmt.Errorf("offers metrics: %w", err)
+	}
+	a := &assembler{kv: kv, pub: pub, decided: decided, dropped: dropped, signer: signer, publicURL: cfg.PublicURL, linkTTL: ttl, log: log}
+	a.catalog.Store(cat)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go a.reloadOn(reloadCtx, cfg)
+	log.Info("offer assembly", "catalog_version", cat.Version(), "catalog_file", cfg.CatalogFile)
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerOffers, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   a.assemble,
@@ -100,10 +142,73 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type assembler struct {
-	catalog *catalog.Catalog
-	kv      jetstream.KeyValue
-	pub     *bus.Publisher
-	decided *prometheus.CounterVec
+	// catalog is swapped whole on reload, so each answer is made from one catalog version.
+	catalog   atomic.Pointer[catalog.Catalog]
+	kv        jetstream.KeyValue
+	pub       *bus.Publisher
+	decided   *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	signer    *offerlink.Signer
+	publicURL string
+	linkTTL   time.Duration
+	log       *slog.Logger
+}
+
+// reloadOn reloads the catalog file on every signal until ctx ends; a catalog that does not
+// load is logged with its errors and the current one stays.
+func (a *assembler) reloadOn(ctx context.Context, cfg Config) {
+	reload := cfg.Reload
+	if reload == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		reload = ch
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+		}
+		cat, err := cfg.catalog()
+		if err != nil {
+			a.log.Error("catalog reload failed; the current catalog stays", "catalog_version", a.catalog.Load().Version(), "err", err)
+			continue
+		}
+		old := a.catalog.Swap(cat)
+		a.log.Info("catalog reloaded", "catalog_version", cat.Version(), "previous_version", old.Version())
+	}
+}
+
+// links signs one application's proposal links: the web link goes through ingress, which
+// checks the token and redirects to the catalog's form; the deep link is the app's, with the
+// token appended for the app to check with the bank.
+type links struct {
+	signer   *offerlink.Signer
+	base     string
+	searchID string
+	expires  time.Time
+}
+
+// Link implements catalog.Linker. A token that cannot be signed leaves the link out, and the
+// self-check then drops an offer left with no link at all.
+func (l links) Link(offerID, channel, rendered string) string {
+	c := offerlink.Claims{SearchID: l.searchID, OfferID: offerID, Channel: channel, Expires: l.expires.Unix()}
+	if channel == offerlink.ChannelWeb {
+		c.Target = rendered
+	}
+	tok, err := l.signer.Sign(c)
+	if err != nil {
+		return ""
+	}
+	if channel == offerlink.ChannelWeb {
+		return offerlink.WebLink(l.base, tok)
+	}
+	sep := "?"
+	if strings.Contains(rendered, "?") {
+		sep = "&"
+	}
+	return rendered + sep + "token=" + url.QueryEscape(tok)
 }
 
 // assemble answers one scored application, or one an officer decided. The answer goes to the
@@ -119,6 +224,10 @@ func (a *assembler) assemble(msg *message.Message) error {
 		return bus.Permanent(errors.New("scored event without search_id or with an unknown product_type"))
 	}
 	made := a.decide(ev)
+	for _, d := range made.Dropped {
+		a.log.Warn("offer failed the self-check and is left out of the answer", "search_id", ev.SearchID,
+			"correlation_id", msg.Metadata.Get(events.HeaderCorrelationID), "offer_id", d.OfferID, "checks", d.Checks)
+	}
 	rec, err := a.store(ctx, ev.SearchID, made)
 	if err != nil {
 		return err
@@ -158,14 +267,19 @@ func decodeApproval(msg *message.Message) (events.ApplicationScored, error) {
 
 // count adds a decision this delivery stored (never a redelivery's) to the metrics.
 func (a *assembler) count(made events.DecisionMade) {
-	if a.decided != nil {
-		a.decided.WithLabelValues(string(made.ProductType), string(made.Decision)).Inc()
+	a.decided.WithLabelValues(string(made.ProductType), string(made.Decision)).Inc()
+	for _, d := range made.Dropped {
+		for _, check := range d.Checks {
+			a.dropped.WithLabelValues(string(made.ProductType), check).Inc()
+		}
 	}
 }
 
-// decide is the pure part: the catalog's offers for the scored application.
+// decide is the catalog's answer to the scored application, its offers checked and signed.
 func (a *assembler) decide(ev events.ApplicationScored) events.DecisionMade {
-	decision, offers := a.catalog.Assemble(catalog.Input{
+	cat := a.catalog.Load()
+	now := time.Now().UTC()
+	res := cat.Answer(catalog.Input{
 		SearchID:    ev.SearchID,
 		ProductType: ev.ProductType,
 		Approved:    ev.Outcome == events.OutcomeApproved,
@@ -174,13 +288,23 @@ func (a *assembler) decide(ev events.ApplicationScored) events.DecisionMade {
 		MaxAmount:   ev.MaxAmount,
 		Amount:      ev.Amount,
 		Term:        ev.Term,
+		Links:       links{signer: a.signer, base: a.publicURL, searchID: ev.SearchID, expires: now.Add(a.linkTTL)},
 	})
+	decision, offers := res.Decision, res.Offers
 	reasons := slices.Clone(ev.ReasonCodes)
-	if ev.Outcome == events.OutcomeApproved && decision == partnerapi.DecisionRejected {
+	switch {
+	case ev.Outcome != events.OutcomeApproved || decision != partnerapi.DecisionRejected:
+	case len(res.Dropped) > 0:
+		reasons = append(reasons, catalog.ReasonOffersFailedCheck)
+	default:
 		reasons = append(reasons, catalog.ReasonNoMatchingProduct)
 	}
 	if decision == partnerapi.DecisionRejected {
 		offers = nil
+	}
+	var dropped []events.DroppedOffer
+	for _, d := range res.Dropped {
+		dropped = append(dropped, events.DroppedOffer{OfferID: d.OfferID, Checks: d.Checks})
 	}
 	return events.DecisionMade{
 		SearchID:       ev.SearchID,
@@ -189,8 +313,9 @@ func (a *assembler) decide(ev events.ApplicationScored) events.DecisionMade {
 		Offers:         offers,
 		ReasonCodes:    reasons,
 		PolicyVersion:  ev.PolicyVersion,
-		CatalogVersion: a.catalog.Version(),
-		DecidedAt:      time.Now().UTC(),
+		CatalogVersion: cat.Version(),
+		Dropped:        dropped,
+		DecidedAt:      now,
 	}
 }
 
@@ -198,7 +323,7 @@ func (a *assembler) decide(ev events.ApplicationScored) events.DecisionMade {
 // it stands afterwards.
 func (a *assembler) store(ctx context.Context, searchID string, made events.DecisionMade) (decisions.Record, error) {
 	answer := &partnerapi.DoneAnswer{
-		SearchID: searchID, Status: partnerapi.StatusDone, Name: a.catalog.BankName(),
+		SearchID: searchID, Status: partnerapi.StatusDone, Name: a.catalog.Load().BankName(),
 		Decision: made.Decision, Data: made.Offers,
 	}
 	for range 10 {

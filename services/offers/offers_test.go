@@ -3,8 +3,14 @@ package offers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,15 +22,28 @@ import (
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/pkg/offerlink"
 	"github.com/loanflow/loanflow/services/offers"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+const linkKey = "offers-test-link-key-0123"
+
 func startOffers(t *testing.T) (jetstream.JetStream, jetstream.KeyValue) {
 	t.Helper()
+	return startOffersWith(t, nil)
+}
+
+// startOffersWith runs offers with its configuration changed by edit first.
+func startOffersWith(t *testing.T, edit func(*offers.Config)) (jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
 	srv := natstest.Start(t)
-	cfg := offers.Config{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet}
+	cfg := offers.Config{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet, LinkKeys: linkKey,
+		PublicURL: "https://api.bank.example", LinkTTL: time.Hour}
+	if edit != nil {
+		edit(&cfg)
+	}
 	_, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -175,5 +194,160 @@ func TestUnderwritingDecisionsBecomeAnswers(t *testing.T) {
 	}
 	if r := record(t, kv, "u-rejected"); r.Answer.Decision != partnerapi.DecisionRejected || r.Answer.Data != nil {
 		t.Errorf("rejected by an officer: %+v", r.Answer)
+	}
+}
+
+// decisionEvent waits for the loan.decision.made.v1 of searchID.
+func decisionEvent(t *testing.T, js jetstream.JetStream, searchID string) events.DecisionMade {
+	t.Helper()
+	cons, err := js.OrderedConsumer(context.Background(), topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.TypeDecisionMade}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("no decision for %s: %v", searchID, err)
+		}
+		var made events.DecisionMade
+		if err := json.Unmarshal(m.Data(), &made); err != nil {
+			t.Fatal(err)
+		}
+		if made.SearchID == searchID {
+			return made
+		}
+	}
+}
+
+func TestProposalLinksAreSignedTokens(t *testing.T) {
+	js, kv := startOffers(t)
+	term := 24
+	before := time.Now()
+	scored(t, js, events.ApplicationScored{SearchID: "o-links", ProductType: partnerapi.ProductLoan, Term: &term,
+		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "unknown", MaxAmount: 300000_00, PolicyVersion: "p"})
+	rec := record(t, kv, "o-links")
+	signer, err := offerlink.NewSigner([]byte(linkKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Answer.Data) == 0 {
+		t.Fatalf("no offers: %+v", rec.Answer)
+	}
+	for _, o := range rec.Answer.Data {
+		tok, ok := strings.CutPrefix(o.ProposalLink.Link, "https://api.bank.example/offers/")
+		if !ok {
+			t.Fatalf("link %q does not point at ingress's /offers/", o.ProposalLink.Link)
+		}
+		c, err := signer.Verify(tok, time.Now())
+		if err != nil {
+			t.Fatalf("web token: %v", err)
+		}
+		if c.SearchID != "o-links" || c.OfferID != "cash-standard" || c.Channel != offerlink.ChannelWeb ||
+			!strings.HasPrefix(c.Target, "https://loanflow.example/apply?search_id=o-links&offer=cash-standard") {
+			t.Errorf("web claims %+v", c)
+		}
+		if exp := c.ExpiresAt(); exp.Before(before.Add(time.Hour-time.Second)) || exp.After(time.Now().Add(time.Hour)) {
+			t.Errorf("expires %v, want an hour from now", exp)
+		}
+		u, err := url.Parse(o.ProposalLink.Deep)
+		if err != nil || u.Scheme != "loanflow" || u.Query().Get("offer") != "cash-standard" {
+			t.Fatalf("deep link %q", o.ProposalLink.Deep)
+		}
+		if c, err := signer.Verify(u.Query().Get("token"), time.Now()); err != nil || c.Channel != offerlink.ChannelDeep || c.SearchID != "o-links" {
+			t.Errorf("deep token: %+v, %v", c, err)
+		}
+	}
+}
+
+func TestOffersFailingTheSelfCheckAreDroppedAndRecorded(t *testing.T) {
+	def, err := os.ReadFile("internal/catalog/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 50% card cap is below the default card's ПСК for unknown clients (up to 72%).
+	file := filepath.Join(t.TempDir(), "catalog.yaml")
+	low := strings.Replace(string(def), "  credit_card: 80\n", "  credit_card: 50\n", 1)
+	if low == string(def) {
+		t.Fatal("the default catalog's card cap moved")
+	}
+	if err := os.WriteFile(file, []byte(low), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js, kv := startOffersWith(t, func(c *offers.Config) { c.CatalogFile = file })
+	scored(t, js, events.ApplicationScored{SearchID: "o-capped", ProductType: partnerapi.ProductCreditCard,
+		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "unknown", MaxAmount: 50000_00,
+		ReasonCodes: []string{"UNKNOWN_CLIENT"}, PolicyVersion: "p"})
+	if r := record(t, kv, "o-capped"); r.Answer.Decision != partnerapi.DecisionRejected || r.Answer.Data != nil {
+		t.Errorf("answer %+v: the dropped card must not reach Yandex", r.Answer)
+	}
+	made := decisionEvent(t, js, "o-capped")
+	if len(made.Dropped) != 1 || made.Dropped[0].OfferID != "card-120" || made.Dropped[0].Checks[0] != "psk_above_cap" {
+		t.Errorf("dropped %+v, want card-120 above the cap", made.Dropped)
+	}
+	if got := made.ReasonCodes[len(made.ReasonCodes)-1]; got != "OFFERS_FAILED_CHECK" {
+		t.Errorf("reasons %v, want OFFERS_FAILED_CHECK last", made.ReasonCodes)
+	}
+}
+
+func TestCatalogReloadsOnSignal(t *testing.T) {
+	def, err := os.ReadFile("internal/catalog/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "catalog.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version := func(v string) string {
+		return strings.Replace(string(def), `version: "2026-12.1"`, `version: "`+v+`"`, 1)
+	}
+	write(version("cat-1"))
+	reload := make(chan os.Signal, 1)
+	js, _ := startOffersWith(t, func(c *offers.Config) { c.CatalogFile, c.Reload = file, reload })
+	term := 12
+	decide := func(searchID string) string {
+		t.Helper()
+		scored(t, js, events.ApplicationScored{SearchID: searchID, ProductType: partnerapi.ProductLoan, Term: &term,
+			Outcome: events.OutcomeRejected, PolicyVersion: "p"})
+		return decisionEvent(t, js, searchID).CatalogVersion
+	}
+	if got := decide("r-0"); got != "cat-1" {
+		t.Fatalf("catalog %q, want cat-1", got)
+	}
+	write(version("cat-2"))
+	reload <- syscall.SIGHUP
+	for i := 1; ; i++ {
+		got := decide(fmt.Sprintf("r-%d", i))
+		if got == "cat-2" {
+			break
+		}
+		if got != "cat-1" || i == 50 {
+			t.Fatalf("catalog %q after reload", got)
+		}
+	}
+	write("version: broken\n")
+	reload <- syscall.SIGHUP
+	reload <- syscall.SIGHUP
+	if got := decide("r-after-bad"); got != "cat-2" {
+		t.Errorf("after a broken reload: %q, want cat-2", got)
+	}
+}
+
+func TestRunRefusesMissingLinkKeys(t *testing.T) {
+	srv := natstest.Start(t)
+	for _, cfg := range []offers.Config{
+		{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet, PublicURL: "https://api.bank.example"},
+		{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet, PublicURL: "https://api.bank.example", LinkKeys: "short"},
+		{Bus: natstest.Settings(srv.ClientURL()), Logger: quiet, PublicURL: "api.bank.example", LinkKeys: linkKey},
+	} {
+		// Bounded, so that a Run that starts anyway ends the test with an error, not a hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := offers.Run(ctx, cfg); err == nil {
+			t.Errorf("Run(%+v) started", cfg)
+		}
+		cancel()
 	}
 }

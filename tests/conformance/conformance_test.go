@@ -31,6 +31,9 @@ func startLoanflow(t *testing.T, budget time.Duration) string {
 	cfg.Ingress.SyncBudget = budget
 	cfg.Ingress.RetryAfter = time.Second
 	cfg.Ingress.MaxBodyBytes = 65536
+	// Links to Yandex must be https (contracts/openapi.yaml); production sets ingress's public
+	// address the same way.
+	cfg.Offers.PublicURL = "https://partner.loanflow.example"
 	for _, b := range []*bus.Settings{&cfg.Ingress.Bus, &cfg.Scoring.Bus, &cfg.Offers.Bus, &cfg.Audit.Bus} {
 		*b = bus.Settings{Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3, BackOff: []time.Duration{50 * time.Millisecond},
 			AckWait: 10 * time.Second, Concurrency: 8, ShutdownTimeout: 5 * time.Second}

@@ -34,6 +34,8 @@ import (
 const (
 	apiPath = "/integrations/api/banking/loan_approval"
 	token   = "e2e-token"
+	// publicURL is the address proposal links are made for.
+	publicURL = "https://partner.loanflow.example"
 	// Phones of testdata/clients.csv.
 	knownA     = "9330445040" // grade A, salary client: several loan offers
 	stopListed = "9037654321"
@@ -96,6 +98,9 @@ func start(t *testing.T, o options) *system {
 	cfg.Ingress.SyncBudget = o.budget
 	cfg.Ingress.RetryAfter = time.Second
 	cfg.Ingress.MaxBodyBytes = 65536
+	// Proposal links name ingress's public https address, as in production; tests follow them
+	// on the plain-HTTP listener (see follow).
+	cfg.Offers.PublicURL = publicURL
 	for _, b := range []*bus.Settings{&cfg.Ingress.Bus, &cfg.Scoring.Bus, &cfg.Offers.Bus, &cfg.Audit.Bus} {
 		*b = bus.Settings{Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3, BackOff: []time.Duration{50 * time.Millisecond},
 			AckWait: 10 * time.Second, Concurrency: 8, ShutdownTimeout: 5 * time.Second}

@@ -28,36 +28,64 @@ type Input struct {
 	// answer shows every range the client qualifies for, and scoring already checked them.
 	Amount *partnerapi.Money
 	Term   *int
+	// Links turns the catalog's rendered links into those sent to Yandex (signed proposal
+	// links); nil sends the rendered templates as they are.
+	Links Linker
 }
 
-// Assemble returns the answer's decision and its offers, sorted by amount.min: one per loan
-// tier, or per card, whose minimum the approval reaches, capped at MaxAmount. A rejection, or an
-// approval no product fits, is (rejected, nil); the caller records ReasonNoMatchingProduct for
-// the latter.
+// Linker makes an offer's proposal link for one channel ("web" or "deep") from the catalog's
+// rendered template; "" leaves the link out. Declared here, where it is used: offer assembly
+// implements it with signed tokens.
+type Linker interface {
+	Link(offerID, channel, rendered string) string
+}
+
+// Assemble returns the answer's decision and the offers that pass the self-check; see Answer.
 func (c *Catalog) Assemble(in Input) (partnerapi.Decision, []partnerapi.Offer) {
+	r := c.Answer(in)
+	return r.Decision, r.Offers
+}
+
+// Answer assembles the answer: one offer per loan tier, or per card, whose minimum the approval
+// reaches, capped at MaxAmount, sorted by amount.min, each checked before it may leave (see
+// check.go); an offer failing a check is dropped and listed in Dropped. A rejection, an approval
+// no product fits, or one whose every offer failed, is rejected without offers; the caller
+// records ReasonNoMatchingProduct or ReasonOffersFailedCheck for the latter two.
+func (c *Catalog) Answer(in Input) Result {
+	rejected := Result{Decision: partnerapi.DecisionRejected}
 	if !in.Approved || in.MaxAmount <= 0 {
-		return partnerapi.DecisionRejected, nil
+		return rejected
 	}
-	var offers []partnerapi.Offer
+	type made struct {
+		id    string
+		offer partnerapi.Offer
+	}
+	var all []made
 	switch in.ProductType {
 	case partnerapi.ProductLoan:
 		for _, p := range c.loans {
 			if o, ok := c.loanOffer(p, in); ok {
-				offers = append(offers, o)
+				all = append(all, made{p.id, o})
 			}
 		}
 	case partnerapi.ProductCreditCard:
 		for _, p := range c.cards {
 			if o, ok := c.cardOffer(p, in); ok {
-				offers = append(offers, o)
+				all = append(all, made{p.id, o})
 			}
 		}
 	}
-	if len(offers) == 0 {
-		return partnerapi.DecisionRejected, nil
+	slices.SortStableFunc(all, func(a, b made) int { return cmp.Compare(a.offer.Amount.Min, b.offer.Amount.Min) })
+	offers, ids := make([]partnerapi.Offer, len(all)), make([]string, len(all))
+	for i, m := range all {
+		offers[i], ids[i] = m.offer, m.id
 	}
-	slices.SortStableFunc(offers, func(a, b partnerapi.Offer) int { return cmp.Compare(a.Amount.Min, b.Amount.Min) })
-	return partnerapi.DecisionHasApprove, offers
+	kept, dropped := c.check(offers, ids)
+	if len(kept) == 0 {
+		rejected.Dropped = dropped
+		return rejected
+	}
+	return Result{Decision: partnerapi.DecisionHasApprove, Offers: kept, Dropped: dropped}
 }
 
 // loanOffer is tier p's offer, or false when the approval does not reach the tier.
@@ -133,10 +161,18 @@ func (p product) offer(c *Catalog, in Input, t partnerapi.ProductType, amount pa
 		RequiredDocuments:  slices.Clone(p.requiredDocuments),
 		ChoosableDocuments: slices.Clone(p.choosableDocuments),
 		ProposalLink: partnerapi.ProposalLink{
-			Link: render(c.web, in.SearchID, p.id),
-			Deep: render(c.deep, in.SearchID, p.id),
+			Link: linked(in.Links, p.id, "web", render(c.web, in.SearchID, p.id)),
+			Deep: linked(in.Links, p.id, "deep", render(c.deep, in.SearchID, p.id)),
 		},
 	}
+}
+
+// linked passes a rendered template through the linker; an absent template stays absent.
+func linked(l Linker, offerID, channel, rendered string) string {
+	if l == nil || rendered == "" {
+		return rendered
+	}
+	return l.Link(offerID, channel, rendered)
 }
 
 // pskRange is the least and the greatest ПСК over the corners amount {min, max} × rate {min,

@@ -36,6 +36,10 @@ var grades = []string{"A", "B", "C", GradeUnknown}
 // defaultBankName is sent as the answer's name when the catalog does not set bank_name.
 const defaultBankName = "АО «Лоанфлоу Банк»"
 
+// LawPSKCap is the largest ПСК Federal Law 353-FZ (art. 6 p. 23) allows for any consumer
+// credit, % a year; a catalog's psk_caps may only be lower.
+const LawPSKCap = 292.0
+
 // cardScenarioMonths is the repayment period of the standard usage scenario a card's ПСК is
 // computed under (see the package comment).
 const cardScenarioMonths = 12
@@ -47,8 +51,9 @@ type Catalog struct {
 	bankName string
 	web      string // proposal link templates; at least one is set
 	deep     string
-	loans    []loanProduct // sorted by amount; consecutive tiers split one amount range
-	cards    []cardProduct // sorted by limit
+	pskCap   map[partnerapi.ProductType]float64 // the self-check's largest ПСК by product type
+	loans    []loanProduct                      // sorted by amount; consecutive tiers split one amount range
+	cards    []cardProduct                      // sorted by limit
 }
 
 // rateRange is a yearly interest rate range in percent.

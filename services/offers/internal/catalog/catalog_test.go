@@ -90,7 +90,7 @@ func edit(t *testing.T, old, new string) string {
 
 func TestDefaultCatalog(t *testing.T) {
 	c := mustDefault(t)
-	if got, want := c.Version(), "2026-11.1"; got != want {
+	if got, want := c.Version(), "2026-12.1"; got != want {
 		t.Errorf("Version() = %q, want %q", got, want)
 	}
 	if got, want := c.BankName(), "АО «Лоанфлоу Банк»"; got != want {

@@ -24,6 +24,7 @@ type file struct {
 	Version  str    `yaml:"version"`
 	BankName str    `yaml:"bank_name"`
 	Links    links  `yaml:"links"`
+	PSKCaps  caps   `yaml:"psk_caps"`
 	Loans    []loan `yaml:"loans"`
 	Cards    []card `yaml:"cards"`
 }
@@ -31,6 +32,12 @@ type file struct {
 type links struct {
 	Web  str `yaml:"web"`
 	Deep str `yaml:"deep"`
+}
+
+// caps are the largest ПСК the self-check lets leave, by product category.
+type caps struct {
+	Loan       percent `yaml:"loan"`
+	CreditCard percent `yaml:"credit_card"`
 }
 
 // common is what loans and cards share, inlined into both.
@@ -286,6 +293,22 @@ func (v *validator) catalog(f file) *Catalog {
 	if c.deep != "" {
 		if err := checkLink(c.deep, false); err != nil {
 			v.fail(f.Links.Deep.line, "links.deep %v", err)
+		}
+	}
+
+	c.pskCap = map[partnerapi.ProductType]float64{}
+	for _, pc := range []struct {
+		t  partnerapi.ProductType
+		cp percent
+	}{{partnerapi.ProductLoan, f.PSKCaps.Loan}, {partnerapi.ProductCreditCard, f.PSKCaps.CreditCard}} {
+		t, cp := pc.t, pc.cp
+		switch {
+		case cp.line == 0:
+			c.pskCap[t] = LawPSKCap
+		case cp.v <= 0 || cp.v > LawPSKCap:
+			v.fail(cp.line, "psk_caps.%s must be above 0 and at most %v (%% a year, the law's cap)", t, LawPSKCap)
+		default:
+			c.pskCap[t] = cp.v
 		}
 	}
 
