@@ -22,7 +22,9 @@ const linkKey = "ingress-test-link-key-0123"
 // noRedirect is a client that shows a redirect instead of following it.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func (e *env) origin() string { return strings.TrimSuffix(e.base, "/integrations/api/banking/loan_approval") }
+func (e *env) origin() string {
+	return strings.TrimSuffix(e.base, "/integrations/api/banking/loan_approval")
+}
 
 func sign(t *testing.T, c offerlink.Claims, key string) string {
 	t.Helper()
