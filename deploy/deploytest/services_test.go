@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -78,16 +79,25 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	runService(t, "scoring", func(ctx context.Context) error {
 		return scoring.Run(ctx, scoring.Config{Bus: c.settings("scoring"), Logger: log, Ops: ops("scoring"), NATSOptions: optsFor("scoring")})
 	})
-	runService(t, "offers", func(ctx context.Context) error {
-		return offers.Run(ctx, offers.Config{Bus: c.settings("offers"), Logger: log, Ops: ops("offers"), NATSOptions: optsFor("offers")})
-	})
+	// Settings the services are gaining as this is written are read from an environment, as
+	// the binaries read them: a setting a service does not know is ignored.
+	links := map[string]string{"LOANFLOW_LINK_KEYS": "deploytest-link-key-0123456789abcdef", "LOANFLOW_PUBLIC_URL": "https://loanflow.test"}
+	var offersCfg offers.Config
+	if err := env.ParseWithOptions(&offersCfg, env.Options{Environment: links}); err != nil {
+		t.Fatal(err)
+	}
+	offersCfg.Bus, offersCfg.Logger, offersCfg.Ops, offersCfg.NATSOptions = c.settings("offers"), log, ops("offers"), optsFor("offers")
+	runService(t, "offers", func(ctx context.Context) error { return offers.Run(ctx, offersCfg) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const token = "deploytest-token"
+	var cfg ingress.Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: links}); err != nil {
+		t.Fatal(err)
+	}
 	runService(t, "ingress", func(ctx context.Context) error {
-		var cfg ingress.Config
 		cfg.Bus, cfg.BasePath, cfg.BearerTokens, cfg.PhoneKey = c.settings("ingress"), "/integrations", []string{token}, phoneKey
 		cfg.SyncBudget, cfg.RetryAfter, cfg.MaxBodyBytes, cfg.Listener = 20*time.Second, time.Second, 65536, ln
 		cfg.Logger, cfg.Ops, cfg.NATSOptions = log, ops("ingress"), optsFor("ingress")
