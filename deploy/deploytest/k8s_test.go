@@ -64,7 +64,7 @@ type (
 		Volumes []struct {
 			Name   string `json:"name"`
 			Secret *struct {
-				SecretName string `json:"secretName"`
+				SecretName string                       `json:"secretName"`
 				Items      []struct{ Key, Path string } `json:"items"`
 			} `json:"secret"`
 		} `json:"volumes"`
