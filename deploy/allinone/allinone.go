@@ -1,5 +1,6 @@
 // Package allinone composes loanflow into one process: an embedded NATS server with JetStream
-// on a data directory, and the four services (ingress, scoring, offers, audit) connected to it.
+// on a data directory, and the services (ingress, scoring, offers, audit and the officers'
+// console) connected to it.
 // It is what `make run` starts and what the end-to-end tests drive; it is not a service and
 // holds no logic of its own beyond wiring and shutdown order.
 package allinone
@@ -26,6 +27,7 @@ import (
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/embeddednats"
 	"github.com/loanflow/loanflow/services/audit"
+	"github.com/loanflow/loanflow/services/console"
 	"github.com/loanflow/loanflow/services/ingress"
 	"github.com/loanflow/loanflow/services/offers"
 	"github.com/loanflow/loanflow/services/scoring"
@@ -50,6 +52,7 @@ type Config struct {
 	Scoring scoring.Config
 	Offers  offers.Config
 	Audit   audit.Config
+	Console console.Config
 
 	// Ops collects every service's metrics and readiness checks (the admin listener serves
 	// them); nil keeps them to the system.
@@ -60,7 +63,8 @@ type Config struct {
 
 // System is a running all-in-one.
 type System struct {
-	httpAddr string
+	httpAddr    string
+	consoleAddr string
 	natsURL  string
 	token    string
 	srv      *server.Server
@@ -70,6 +74,9 @@ type System struct {
 
 // HTTPAddr is the address the public endpoint listens on.
 func (s *System) HTTPAddr() string { return s.httpAddr }
+
+// ConsoleAddr is the address the officers' console listens on.
+func (s *System) ConsoleAddr() string { return s.consoleAddr }
 
 // NATSURL is the embedded server's client URL.
 func (s *System) NATSURL() string { return s.natsURL }
@@ -139,6 +146,22 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		embeddednats.Stop(srv)
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
+	co := cfg.Console
+	if co.Addr == "" {
+		co.Addr = "127.0.0.1:0" // a config built in code (tests); the environment's default is :8081
+	}
+	consoleLn, err := net.Listen("tcp", co.Addr)
+	if err != nil {
+		ln.Close()
+		embeddednats.Stop(srv)
+		return nil, fmt.Errorf("listen %s (LOANFLOW_CONSOLE_ADDR): %w", co.Addr, err)
+	}
+	if err := consoleAccounts(&co, cfg.DataDir, log); err != nil {
+		ln.Close()
+		consoleLn.Close()
+		embeddednats.Stop(srv)
+		return nil, err
+	}
 
 	// Every service connects to the embedded server in process: no TCP hop, same semantics.
 	connect := func(b *bus.Settings) []nats.Option {
@@ -147,15 +170,19 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	in, sc, of, au := cfg.Ingress, cfg.Scoring, cfg.Offers, cfg.Audit
 	in.NATSOptions, sc.NATSOptions, of.NATSOptions, au.NATSOptions = connect(&in.Bus), connect(&sc.Bus), connect(&of.Bus), connect(&au.Bus)
-	in.Logger, sc.Logger, of.Logger, au.Logger = log, log, log, log
+	co.NATSOptions = connect(&co.Bus)
+	in.Logger, sc.Logger, of.Logger, au.Logger, co.Logger = log, log, log, log, log
 	ops := cfg.Ops
 	if ops == nil {
 		ops = admin.NewOps()
 	}
-	in.Ops, sc.Ops, of.Ops, au.Ops = ops, ops, ops, ops
+	in.Ops, sc.Ops, of.Ops, au.Ops, co.Ops = ops, ops, ops, ops, ops
 	in.Listener, in.BearerTokens, in.PhoneKey = ln, tokens, phoneKey
 	sc.PhoneKey, au.PhoneKey, au.SigningKey = phoneKey, phoneKey, signingKey
 	in.LinkKeys, of.LinkKeys = linkKeys, linkKeys
+	co.Listener, co.PhoneKey, co.SyncBudget, co.IngressAddr = consoleLn, phoneKey, in.SyncBudget, ln.Addr().String()
+	// The officers and the fallback must decide within the deadline scoring gives them.
+	sc.AnswerDeadline = in.AnswerDeadline
 	if of.PublicURL == "" {
 		// Links that work on this machine: https when ingress serves TLS. Yandex needs the
 		// public https address, set in LOANFLOW_PUBLIC_URL.
@@ -169,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	// Declare everything once before the services start, so that they find it in place.
 	if err := provision(ctx, srv, in.Bus); err != nil {
 		ln.Close()
+		consoleLn.Close()
 		embeddednats.Stop(srv)
 		return nil, err
 	}
@@ -176,13 +204,14 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		stats, err := scoring.Import(ctx, sc, cfg.ClientsFile, nil)
 		if err != nil {
 			ln.Close()
+			consoleLn.Close()
 			embeddednats.Stop(srv)
 			return nil, fmt.Errorf("import %s: %w", cfg.ClientsFile, err)
 		}
 		log.Info("client profiles imported", "file", cfg.ClientsFile, "imported", stats.Imported, "bad_lines", len(stats.Errors))
 	}
 
-	s := &System{httpAddr: ln.Addr().String(), natsURL: srv.ClientURL(), token: tokens[0], srv: srv, done: make(chan struct{})}
+	s := &System{httpAddr: ln.Addr().String(), consoleAddr: consoleLn.Addr().String(), natsURL: srv.ClientURL(), token: tokens[0], srv: srv, done: make(chan struct{})}
 
 	// Shutdown order: ingress stops taking HTTP first; the consumers stop after it, each
 	// finishing the events in hand; the server stops last.
@@ -210,6 +239,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		"scoring": func(c context.Context) error { return scoring.Run(c, sc) },
 		"offers":  func(c context.Context) error { return offers.Run(c, of) },
 		"audit":   func(c context.Context) error { return audit.Run(c, au) },
+		"console": func(c context.Context) error { return console.Run(c, co) },
 	} {
 		stages.Add(1)
 		go func() { defer stages.Done(); failure(name, run(stagesCtx)) }()
@@ -227,8 +257,37 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		mu.Unlock()
 		close(s.done)
 	}()
-	log.Info("loanflow all-in-one started", "http", s.httpAddr, "nats", s.natsURL, "data_dir", cfg.DataDir)
+	log.Info("loanflow all-in-one started", "http", s.httpAddr, "console", s.consoleAddr, "nats", s.natsURL, "data_dir", cfg.DataDir)
 	return s, nil
+}
+
+// consoleAccounts gives the console its session key and, when no accounts are configured, a
+// demo officer and auditor whose passwords are generated into the data directory (and logged,
+// like the generated bearer token), so that `make run` has a console one can sign in to.
+func consoleAccounts(co *console.Config, dir string, log *slog.Logger) error {
+	key, err := secret(co.SessionKey, filepath.Join(dir, "console-session.key"), randomHex(32))
+	if err != nil {
+		return fmt.Errorf("console session key: %w", err)
+	}
+	co.SessionKey = key
+	if len(co.Users) > 0 || co.UsersFile != "" {
+		return nil
+	}
+	for _, role := range []string{"officer", "auditor"} {
+		file := filepath.Join(dir, "console-"+role+".password")
+		password, err := secret("", file, randomHex(12))
+		if err != nil {
+			return fmt.Errorf("console %s password: %w", role, err)
+		}
+		hash, err := console.HashPassword(password)
+		if err != nil {
+			return err
+		}
+		co.Users = append(co.Users, role+":"+role+":"+hash)
+		log.Info("no LOANFLOW_CONSOLE_USERS set: generated a console account, its password kept in the data directory",
+			"login", role, "role", role, "file", file)
+	}
+	return nil
 }
 
 func provision(ctx context.Context, srv *server.Server, s bus.Settings) error {

@@ -14,9 +14,12 @@ replace github.com/loanflow/loanflow/services/offers => ../../services/offers
 
 replace github.com/loanflow/loanflow/services/audit => ../../services/audit
 
+replace github.com/loanflow/loanflow/services/console => ../../services/console
+
 require (
 	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/audit v0.0.0-00010101000000-000000000000
+	github.com/loanflow/loanflow/services/console v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/ingress v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/offers v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/scoring v0.0.0-00010101000000-000000000000

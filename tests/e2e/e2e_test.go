@@ -101,6 +101,9 @@ func start(t *testing.T, o options) *system {
 	// Proposal links name ingress's public https address, as in production; tests follow them
 	// on the plain-HTTP listener (see follow).
 	cfg.Offers.PublicURL = publicURL
+	// A console account with a cheap hash, so that each start does not spend a second in
+	// bcrypt; the password is e2e-officer-password.
+	cfg.Console.Users = []string{"officer:officer:$2a$04$9BzkoD9IZvwAq74HX71DHepCq6p19hWcMKbUCMpPCI89BkZiUapJ2"}
 	for _, b := range []*bus.Settings{&cfg.Ingress.Bus, &cfg.Scoring.Bus, &cfg.Offers.Bus, &cfg.Audit.Bus} {
 		*b = bus.Settings{Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3, BackOff: []time.Duration{50 * time.Millisecond},
 			AckWait: 10 * time.Second, Concurrency: 8, ShutdownTimeout: 5 * time.Second}

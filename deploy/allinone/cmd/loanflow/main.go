@@ -1,5 +1,5 @@
 // Command loanflow runs the whole system in one process: an embedded NATS server with
-// JetStream and the ingress, scoring, offers and audit services. `make run` starts it.
+// JetStream and the ingress, scoring, offers, audit and console services. `make run` starts it.
 package main
 
 import (
