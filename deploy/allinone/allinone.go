@@ -65,11 +65,11 @@ type Config struct {
 type System struct {
 	httpAddr    string
 	consoleAddr string
-	natsURL  string
-	token    string
-	srv      *server.Server
-	done     chan struct{}
-	err      error
+	natsURL     string
+	token       string
+	srv         *server.Server
+	done        chan struct{}
+	err         error
 }
 
 // HTTPAddr is the address the public endpoint listens on.
