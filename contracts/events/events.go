@@ -20,6 +20,8 @@ const (
 	TypeApplicationFailed   = "loan.application.failed.v1"
 	// TypeApplicationReferred: scoring sends the application to manual underwriting.
 	TypeApplicationReferred = "loan.application.referred.v1"
+	// TypeUnderwritingTaken: an officer took a referral to decide it.
+	TypeUnderwritingTaken = "loan.underwriting.taken.v1"
 	// TypeUnderwritingDecided: an officer, or the policy's fallback, decided a referral.
 	TypeUnderwritingDecided = "loan.underwriting.decided.v1"
 	// TypeOfferClicked: the user followed an offer's proposal link.
@@ -28,7 +30,7 @@ const (
 
 // Types lists every v1 event type, in pipeline order.
 var Types = []string{
-	TypeApplicationReceived, TypeApplicationScored, TypeApplicationReferred, TypeUnderwritingDecided,
+	TypeApplicationReceived, TypeApplicationScored, TypeApplicationReferred, TypeUnderwritingTaken, TypeUnderwritingDecided,
 	TypeDecisionMade, TypeApplicationFailed, TypeOfferClicked,
 }
 
@@ -173,6 +175,15 @@ type UnderwritingDecided struct {
 	ReasonCodes   []string  `json:"reason_codes"`
 	PolicyVersion string    `json:"policy_version"`
 	DecidedAt     time.Time `json:"decided_at"`
+}
+
+// UnderwritingTaken records that an officer took a referral: from then on only that officer
+// (or, at DecideBy, the fallback) can decide it.
+type UnderwritingTaken struct {
+	SearchID string `json:"search_id"`
+	// TakenBy is the officer's login.
+	TakenBy string    `json:"taken_by"`
+	TakenAt time.Time `json:"taken_at"`
 }
 
 // DecidedByFallback is UnderwritingDecided.DecidedBy when the policy's fallback decided.

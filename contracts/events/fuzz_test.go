@@ -17,6 +17,7 @@ var decoders = map[string]func() any{
 	events.TypeDecisionMade:        func() any { return new(events.DecisionMade) },
 	events.TypeApplicationFailed:   func() any { return new(events.ApplicationFailed) },
 	events.TypeApplicationReferred: func() any { return new(events.ApplicationReferred) },
+	events.TypeUnderwritingTaken:   func() any { return new(events.UnderwritingTaken) },
 	events.TypeUnderwritingDecided: func() any { return new(events.UnderwritingDecided) },
 	events.TypeOfferClicked:        func() any { return new(events.OfferClicked) },
 }

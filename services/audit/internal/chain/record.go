@@ -61,6 +61,7 @@ var stageByEvent = map[string]string{
 	trimVersion(events.TypeApplicationScored):   StageScoring,
 	trimVersion(events.TypeDecisionMade):        StageOffers,
 	trimVersion(events.TypeApplicationReferred): StageScoring,
+	trimVersion(events.TypeUnderwritingTaken):   StageConsole,
 	trimVersion(events.TypeUnderwritingDecided): StageConsole,
 	trimVersion(events.TypeOfferClicked):        StageIngress,
 }

@@ -208,6 +208,13 @@ func summarise(r Record) string {
 		b.add("reasons", strings.Join(p.ReasonCodes, ","))
 		b.add("decide_by", p.DecideBy.UTC().Format(time.RFC3339))
 		return b.String()
+	case events.TypeUnderwritingTaken:
+		var p events.UnderwritingTaken
+		if json.Unmarshal(r.Payload, &p) != nil {
+			break
+		}
+		b.add("by", p.TakenBy)
+		return b.String()
 	case events.TypeUnderwritingDecided:
 		var p events.UnderwritingDecided
 		if json.Unmarshal(r.Payload, &p) != nil {
