@@ -87,6 +87,7 @@ func DefaultConfig() Config {
 		Clients:              5000,
 		UnknownShare:         0.3,
 		SyncBudget:           250 * time.Millisecond,
+		ProfileRates:         []float64{500, 2000},
 	}
 }
 
@@ -252,6 +253,9 @@ func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	}
 	blSys := &system{name: "baseline", proc: bl, url: "http://" + bl.http + "/integrations/api/banking/loan_approval"}
 	res.Baseline, res.BaselineSustained = steps(ctx, cfg, blSys, cfg.BaselineRates, cfg.BaselineStepDuration, phones, "", logf)
+	if err := bl.exited(); err != nil {
+		return nil, err
+	}
 	if err := bl.stop(); err != nil {
 		logf("bench: baseline stop: %v", err)
 	}
@@ -262,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	env := append([]string{
 		"LOANFLOW_DATA_DIR=" + filepath.Join(work, "loanflow"),
 		"LOANFLOW_HTTP_ADDR=127.0.0.1:0", "LOANFLOW_NATS_ADDR=127.0.0.1:0", "LOANFLOW_ADMIN_ADDR=127.0.0.1:0",
-		"LOANFLOW_PPROF=true", "LOANFLOW_BEARER_TOKENS=" + token,
+		"LOANFLOW_CONSOLE_ADDR=127.0.0.1:0", "LOANFLOW_PPROF=true", "LOANFLOW_BEARER_TOKENS=" + token,
 		"LOANFLOW_CLIENTS_FILE=" + filepath.Join(work, "clients.csv"),
 		"LOANFLOW_SYNC_BUDGET=" + cfg.SyncBudget.String(),
 		"LOG_LEVEL=info", "LOG_FORMAT=json",
@@ -288,6 +292,10 @@ func Run(ctx context.Context, cfg Config) (_ *Result, err error) {
 	}
 	profilePrefix := filepath.Join(cfg.OutDir, stamp+"-loanflow-")
 	res.Loanflow, res.LoanflowSustained = steps(ctx, cfg, lfSys, cfg.Rates, cfg.StepDuration, phones, profilePrefix, logf)
+	if err := lf.exited(); err != nil {
+		lfSys.nc.Close()
+		return nil, err
+	}
 	if _, hwm, err := memory(lf.pid()); err == nil {
 		res.PeakRSSMiB = mib(hwm)
 	}
@@ -350,18 +358,20 @@ func steps(ctx context.Context, cfg Config, sys *system, rates []float64, d time
 		return s.Holds
 	}
 	for _, r := range rates {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || sys.proc.exited() != nil {
 			return out, held
 		}
 		try(r, "step")
 	}
-	// Search: double past the top while it holds, then bisect between what held and what did
-	// not, to within 5%.
-	for i := 0; i < cfg.SearchSteps && ctx.Err() == nil; i++ {
+	// Search: double past the top while it holds (halve below the bottom while nothing does),
+	// then bisect between what held and what did not, to within 5%.
+	for i := 0; i < cfg.SearchSteps && ctx.Err() == nil && sys.proc.exited() == nil; i++ {
 		var next float64
 		switch {
-		case held == 0:
+		case held == 0 && failed < 100:
 			return out, held
+		case held == 0:
+			next = math.Round(failed/2/50) * 50 // nothing held: halve below the lowest
 		case math.IsInf(failed, 1):
 			next = 2 * held
 		case failed-held <= max(50, 0.05*held):
@@ -369,7 +379,7 @@ func steps(ctx context.Context, cfg Config, sys *system, rates []float64, d time
 		default:
 			next = math.Round((held+failed)/2/50) * 50
 		}
-		if next <= held || next >= failed {
+		if next <= 0 || next <= held || next >= failed {
 			return out, held
 		}
 		try(next, "search")

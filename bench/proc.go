@@ -153,6 +153,17 @@ func (p *process) stop() error {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
+// exited returns a non-nil error once the process has ended.
+func (p *process) exited() error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Errorf("%s exited (%v): see %s", filepath.Base(p.cmd.Path), err, p.log.Name())
+	default:
+		return nil
+	}
+}
+
 // cpuSeconds returns the user and system CPU time the process has used.
 func cpuSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

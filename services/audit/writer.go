@@ -64,9 +64,9 @@ func (w *writer) run(ctx context.Context, cons jetstream.Consumer) error {
 			sleep(ctx, 250*time.Millisecond)
 			continue
 		}
-		var msgs []jetstream.Msg
+		var msgs []event
 		for m := range b.Messages() {
-			msgs = append(msgs, m)
+			msgs = append(msgs, event{Msg: m, seq: streamSeq(m)})
 		}
 		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			w.log.Warn("audit fetch", "err", err)
@@ -83,13 +83,19 @@ func (w *writer) run(ctx context.Context, cons jetstream.Consumer) error {
 	return nil
 }
 
+// event is a fetched message with its LOANS sequence, parsed once from the reply subject.
+type event struct {
+	jetstream.Msg
+	seq uint64
+}
+
 // record appends one batch, retrying until every event is recorded or ctx ends.
-func (w *writer) record(ctx context.Context, msgs []jetstream.Msg) {
-	slices.SortFunc(msgs, func(a, b jetstream.Msg) int { return compareSeq(streamSeq(a), streamSeq(b)) })
+func (w *writer) record(ctx context.Context, msgs []event) {
+	slices.SortFunc(msgs, func(a, b event) int { return compareSeq(a.seq, b.seq) })
 	for attempt := 0; ; attempt++ {
-		var todo []jetstream.Msg
+		var todo []event
 		for _, m := range msgs {
-			if w.recent.has(streamSeq(m)) {
+			if w.recent.has(m.seq) {
 				_ = m.Ack() // recorded before: a redelivery
 				continue
 			}
@@ -100,7 +106,7 @@ func (w *writer) record(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		stored, err := w.append(ctx, todo)
 		for _, m := range todo[:stored] {
-			w.recent.add(streamSeq(m))
+			w.recent.add(m.seq)
 			if aerr := m.Ack(); aerr != nil {
 				w.log.Warn("audit ack", "err", aerr)
 			}
@@ -124,7 +130,7 @@ func (w *writer) record(ctx context.Context, msgs []jetstream.Msg) {
 
 // append seals and publishes records for msgs, pipelined, and returns how many of them (a
 // prefix: each expects its predecessor) the stream has stored.
-func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) {
+func (w *writer) append(ctx context.Context, msgs []event) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	seqs := make([]uint64, 0, len(msgs))
 	var perr error
@@ -136,7 +142,7 @@ func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) 
 		span.SetAttributes(attribute.Int64("loanflow.audit_seq", int64(rec.Seq)))
 		span.End()
 		if err != nil {
-			perr = fmt.Errorf("seal record for LOANS %d: %w", streamSeq(m), err)
+			perr = fmt.Errorf("seal record for LOANS %d: %w", m.seq, err)
 			break
 		}
 		data, err := json.Marshal(rec)
@@ -173,7 +179,7 @@ func (w *writer) append(ctx context.Context, msgs []jetstream.Msg) (int, error) 
 
 // recordOf builds the record of one event. Payloads are pseudonymised; one that is not JSON is
 // recorded as its size and digest, never its bytes (they could hold anything).
-func (w *writer) recordOf(m jetstream.Msg) chain.Record {
+func (w *writer) recordOf(m event) chain.Record {
 	h := m.Headers()
 	eventType := h.Get(events.HeaderEventType)
 	if eventType == "" {
@@ -190,7 +196,7 @@ func (w *writer) recordOf(m jetstream.Msg) chain.Record {
 		SearchID:      h.Get(events.HeaderSearchID),
 		Stage:         chain.StageOf(eventType, payload),
 		CorrelationID: h.Get(events.HeaderCorrelationID),
-		SourceSeq:     streamSeq(m),
+		SourceSeq:     m.seq,
 		Payload:       payload,
 	}
 }

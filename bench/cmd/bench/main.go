@@ -32,7 +32,7 @@ func main() {
 	flag.IntVar(&cfg.Clients, "clients", cfg.Clients, "known clients generated and imported")
 	flag.Float64Var(&cfg.UnknownShare, "unknown-share", cfg.UnknownShare, "share of applications from unknown clients")
 	flag.DurationVar(&cfg.SyncBudget, "sync-budget", cfg.SyncBudget, "LOANFLOW_SYNC_BUDGET and the baseline's wait")
-	flag.StringVar(&profile, "profile-rates", "", "loanflow rates at which to take a CPU profile of the all-in-one")
+	flag.StringVar(&profile, "profile-rates", join(cfg.ProfileRates), "loanflow rates at which to take a CPU profile of the all-in-one")
 	flag.StringVar(&env, "env", "", "extra environment for the all-in-one, comma-separated KEY=VALUE")
 	flag.StringVar(&cfg.OutDir, "out", cfg.OutDir, "results directory (relative to the repository)")
 	flag.Parse()
