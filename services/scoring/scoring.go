@@ -270,12 +270,14 @@ func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (I
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	nc, js, err := bus.Connect(cfg.Bus.URL, "scoring-import", log, cfg.NATSOptions...)
+	// Open as the service does: its credentials, and declarations retried while a cluster
+	// is still electing its leaders.
+	conn, err := bus.Open(ctx, cfg.Bus, "scoring-import", log, cfg.NATSOptions...)
 	if err != nil {
 		return ImportStats{}, err
 	}
-	defer nc.Close()
-	kv, err := bus.EnsureBucket(ctx, js, topology.ClientsBucket(cfg.Bus.Topology()))
+	defer conn.Close()
+	kv, err := conn.EnsureBucket(ctx, topology.ClientsBucket(conn.Topology()))
 	if err != nil {
 		return ImportStats{}, err
 	}
@@ -297,5 +299,5 @@ func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (I
 	if err != nil {
 		return stats, err
 	}
-	return stats, nc.Flush()
+	return stats, conn.NC.Flush()
 }

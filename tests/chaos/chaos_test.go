@@ -175,6 +175,7 @@ func TestClusterChaos(t *testing.T) {
 		"LOANFLOW_NATS_REPLICAS=3",
 		"LOANFLOW_PHONE_KEY=chaos-phone-key-"+randomHex(16),
 		"LOANFLOW_LINK_KEYS=chaos-link-key-"+randomHex(16),
+		"LOANFLOW_PUBLIC_URL=https://partner.loanflow.example",
 		"LOANFLOW_AUDIT_SIGNING_KEY="+signingKey,
 		"LOANFLOW_BEARER_TOKENS="+token,
 		"LOANFLOW_HTTP_ADDR="+httpAddr,
