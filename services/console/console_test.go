@@ -162,13 +162,18 @@ func getCase(t testing.TB, kv jetstream.KeyValue, id string) (underwriting.Case,
 	return c, true
 }
 
-// decidedEvents returns every loan.underwriting.decided.v1 the stream holds for id, with the
-// correlation id each carried.
-func decidedEvents(t testing.TB, js jetstream.JetStream, id string) []events.UnderwritingDecided {
+// stored is one event of the LOANS stream: its sequence and payload.
+type stored struct {
+	seq  uint64
+	data []byte
+}
+
+// loansEvents returns every event of type eventType the LOANS stream holds for id, in order.
+func loansEvents(t testing.TB, js jetstream.JetStream, eventType, id string) []stored {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.TypeUnderwritingDecided}})
+	cons, err := js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventType}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +181,7 @@ func decidedEvents(t testing.TB, js jetstream.JetStream, id string) []events.Und
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []events.UnderwritingDecided
+	var out []stored
 	for pending := info.NumPending; pending > 0; {
 		m, err := cons.Next(jetstream.FetchContext(ctx))
 		if err != nil {
@@ -184,15 +189,62 @@ func decidedEvents(t testing.TB, js jetstream.JetStream, id string) []events.Und
 		}
 		md, _ := m.Metadata()
 		pending = md.NumPending
-		var ev events.UnderwritingDecided
+		var ev struct {
+			SearchID string `json:"search_id"`
+		}
 		if err := json.Unmarshal(m.Data(), &ev); err != nil {
 			t.Fatal(err)
 		}
 		if ev.SearchID == id {
-			out = append(out, ev)
+			out = append(out, stored{seq: md.Sequence.Stream, data: m.Data()})
 		}
 	}
 	return out
+}
+
+// decidedEvents returns every loan.underwriting.decided.v1 the stream holds for id.
+func decidedEvents(t testing.TB, js jetstream.JetStream, id string) []events.UnderwritingDecided {
+	t.Helper()
+	var out []events.UnderwritingDecided
+	for _, m := range loansEvents(t, js, events.TypeUnderwritingDecided, id) {
+		var ev events.UnderwritingDecided
+		if err := json.Unmarshal(m.data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// takenEvents returns every loan.underwriting.taken.v1 the stream holds for id.
+func takenEvents(t testing.TB, js jetstream.JetStream, id string) []events.UnderwritingTaken {
+	t.Helper()
+	var out []events.UnderwritingTaken
+	for _, m := range loansEvents(t, js, events.TypeUnderwritingTaken, id) {
+		var ev events.UnderwritingTaken
+		if err := json.Unmarshal(m.data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// takenBeforeDecided checks the stream holds one taken event of officer for id, and that it
+// comes before the one decided event.
+func takenBeforeDecided(t testing.TB, js jetstream.JetStream, id, officer string) {
+	t.Helper()
+	taken := loansEvents(t, js, events.TypeUnderwritingTaken, id)
+	decided := loansEvents(t, js, events.TypeUnderwritingDecided, id)
+	if len(taken) != 1 || len(decided) != 1 {
+		t.Fatalf("%d taken and %d decided events, want 1 and 1", len(taken), len(decided))
+	}
+	if taken[0].seq > decided[0].seq {
+		t.Errorf("taken at stream sequence %d, after decided at %d", taken[0].seq, decided[0].seq)
+	}
+	if got := takenEvents(t, js, id)[0]; got.TakenBy != officer || got.TakenAt.IsZero() {
+		t.Errorf("taken event = %+v, want taken by %s", got, officer)
+	}
 }
 
 // client is a browser-like HTTP client: cookies kept, redirects not followed.
@@ -289,6 +341,12 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	if got, want := resp.Header.Get("Location"), page+"?msg=taken"; resp.StatusCode != http.StatusSeeOther || got != want {
 		t.Fatalf("take: %d to %q, want 303 to %q", resp.StatusCode, got, want)
 	}
+	if got := takenEvents(t, e.js, ev.SearchID); len(got) != 1 || got[0].TakenBy != "ivanova" {
+		t.Errorf("taken events = %+v, want one by ivanova", got)
+	}
+	if c, _ := getCase(t, e.kv, ev.SearchID); !c.TakeAnnounced {
+		t.Error("the case does not record that its take was announced")
+	}
 	// Another officer sees it taken and cannot take or decide it.
 	other := newClient(t, e.url)
 	other.signIn("petrov")
@@ -321,6 +379,7 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 		t.Errorf("reasons = %v", d.ReasonCodes)
 	}
 	natstest.WaitFor(t, "the case to be announced", func() bool { c, _ := getCase(t, e.kv, ev.SearchID); return c.Announced })
+	takenBeforeDecided(t, e.js, ev.SearchID, "ivanova")
 	_, body = other.do("GET", page, nil)
 	if !strings.Contains(body, `id="decided-by">ivanova`) {
 		t.Error("the case page does not show who decided")
@@ -328,6 +387,122 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	if !strings.Contains(e.logs.String(), `"msg":"underwriting case decided"`) {
 		t.Error("the decision is not logged")
 	}
+}
+
+// refuseTaken makes the LOANS stream take every event but loan.underwriting.taken.v1, whose
+// publish then fails as it would with the stream unreachable; the returned func restores it.
+func refuseTaken(t testing.TB, js jetstream.JetStream) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, topology.StreamLoans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	narrowed := cfg
+	narrowed.Subjects = []string{"loan.application.>", "loan.decision.>", "loan.offer.>", events.TypeUnderwritingDecided}
+	if _, err := js.UpdateStream(ctx, narrowed); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTakeWhosePublishFailed: a take whose loan.underwriting.taken.v1 was not published stands
+// (the officer is told the record is delayed), and the event is owed: it goes out with the
+// holder's next take, or before the decided event of the officer or of the fallback, once.
+func TestTakeWhosePublishFailed(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	retried, decided, fellBack := referral(t, time.Minute), referral(t, time.Minute), referral(t, 4*time.Second)
+	decided.SearchID += "-b"
+	fellBack.SearchID += "-c"
+	for _, ev := range []events.ApplicationReferred{retried, decided, fellBack} {
+		publishReferral(t, e.js, ev)
+		natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+	}
+	officer := newClient(t, e.url)
+	officer.signIn("ivanova")
+
+	restore := refuseTaken(t, e.js)
+	for _, ev := range []events.ApplicationReferred{retried, decided, fellBack} {
+		page := "/cases/" + ev.SearchID
+		resp, _ := officer.post(page, page+"/take", nil)
+		if got, want := resp.Header.Get("Location"), page+"?msg=taken_pending"; got != want {
+			t.Fatalf("take with the stream refusing: to %q, want %q", got, want)
+		}
+		c, _ := getCase(t, e.kv, ev.SearchID)
+		if c.State != underwriting.StateTaken || c.TakenBy != "ivanova" || c.TakeAnnounced {
+			t.Errorf("case after a take whose publish failed: state %s by %q, announced %v", c.State, c.TakenBy, c.TakeAnnounced)
+		}
+		_, body := officer.do("GET", page+"?msg=taken_pending", nil)
+		for _, want := range []string{`id="take-again"`, `id="decide-form"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("case page lacks %s", want)
+			}
+		}
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"underwriting take not announced yet"`) {
+		t.Error("the failed publish is not logged")
+	}
+	// Another officer still cannot take it.
+	other := newClient(t, e.url)
+	other.signIn("petrov")
+	page := "/cases/" + retried.SearchID
+	if resp, _ := other.post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?err=taken" {
+		t.Errorf("second take: to %q", resp.Header.Get("Location"))
+	}
+	restore()
+	for _, ev := range []events.ApplicationReferred{retried, decided, fellBack} {
+		if n := len(takenEvents(t, e.js, ev.SearchID)); n != 0 {
+			t.Fatalf("%d taken events while the stream refused them", n)
+		}
+	}
+
+	t.Run("taken again", func(t *testing.T) {
+		page := "/cases/" + retried.SearchID
+		resp, _ := officer.post(page, page+"/take", nil)
+		if got, want := resp.Header.Get("Location"), page+"?msg=taken"; got != want {
+			t.Fatalf("take again: to %q, want %q", got, want)
+		}
+		if c, _ := getCase(t, e.kv, retried.SearchID); !c.TakeAnnounced {
+			t.Error("the take is not recorded as announced")
+		}
+		_, body := officer.do("GET", page, nil)
+		if strings.Contains(body, `id="take-again"`) {
+			t.Error("the case page still offers to take again")
+		}
+		resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"Доход не подтверждён"}})
+		if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
+			t.Fatalf("decide: to %q, want %q", got, want)
+		}
+		takenBeforeDecided(t, e.js, retried.SearchID, "ivanova")
+	})
+	t.Run("decided", func(t *testing.T) {
+		page := "/cases/" + decided.SearchID
+		resp, _ := officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
+		if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
+			t.Fatalf("decide: to %q, want %q", got, want)
+		}
+		takenBeforeDecided(t, e.js, decided.SearchID, "ivanova")
+		if c, _ := getCase(t, e.kv, decided.SearchID); !c.TakeAnnounced || !c.Announced {
+			t.Errorf("case announced: take %v, decision %v", c.TakeAnnounced, c.Announced)
+		}
+	})
+	t.Run("fallback", func(t *testing.T) {
+		natstest.WaitFor(t, "the fallback", func() bool { return len(decidedEvents(t, e.js, fellBack.SearchID)) > 0 })
+		takenBeforeDecided(t, e.js, fellBack.SearchID, "ivanova")
+		if got := decidedEvents(t, e.js, fellBack.SearchID)[0]; got.DecidedBy != events.DecidedByFallback {
+			t.Errorf("decided by %q, want the fallback", got.DecidedBy)
+		}
+	})
 }
 
 func TestFallbackAtDecideBy(t *testing.T) {
@@ -342,6 +517,9 @@ func TestFallbackAtDecideBy(t *testing.T) {
 	if got[0].DecidedBy != events.DecidedByFallback || got[0].Decision != ev.Fallback ||
 		got[0].ReasonCodes[len(got[0].ReasonCodes)-1] != underwriting.ReasonFallback {
 		t.Errorf("fallback event = %+v", got[0])
+	}
+	if n := len(takenEvents(t, e.js, ev.SearchID)); n != 0 {
+		t.Errorf("%d taken events for a case nobody took", n)
 	}
 	if got[0].DecidedAt.Before(ev.DecideBy) {
 		t.Errorf("fallback at %s, before decide_by %s", got[0].DecidedAt, ev.DecideBy)

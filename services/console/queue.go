@@ -67,9 +67,13 @@ func (q *queue) handle(msg *message.Message) error {
 }
 
 // announce publishes loan.underwriting.decided.v1 for a decided case unless it already was,
-// and records that it was. The event's Nats-Msg-Id is derived from search_id and type, so a
+// and records that it was; a take still owed to the audit is published first, so the stream
+// holds taken before decided. The events' Nats-Msg-Id is derived from search_id and type, so a
 // publish repeated after a crash between the two steps is deduplicated by JetStream.
 func announce(ctx context.Context, st *store, pub *bus.Publisher, c underwriting.Case) error {
+	if err := announceTake(ctx, st, pub, c); err != nil {
+		return err
+	}
 	if c.Announced {
 		return nil
 	}
@@ -77,7 +81,7 @@ func announce(ctx context.Context, st *store, pub *bus.Publisher, c underwriting
 	if err != nil {
 		return err
 	}
-	out, err := bus.NewEvent(events.TypeUnderwritingDecided, c.SearchID, bus.Trace{CorrelationID: c.CorrelationID, TraceParent: c.TraceParent}, ev)
+	out, err := bus.NewEvent(events.TypeUnderwritingDecided, c.SearchID, traceOf(c), ev)
 	if err != nil {
 		return err
 	}
@@ -89,4 +93,36 @@ func announce(ctx context.Context, st *store, pub *bus.Publisher, c underwriting
 		return fmt.Errorf("mark %s announced: %w", c.SearchID, err)
 	}
 	return nil
+}
+
+// announceTake publishes loan.underwriting.taken.v1 for a case an officer took, unless it
+// already was, and records that it was. A take whose publish failed stands (the publish may
+// have reached the stream all the same, and undoing it would let a second officer's take be
+// deduplicated away as the first's); the event stays owed and is published again by the
+// holder's next take, before the decided event, or at the referral's redelivery.
+func announceTake(ctx context.Context, st *store, pub *bus.Publisher, c underwriting.Case) error {
+	if c.TakenBy == "" || c.TakeAnnounced {
+		return nil
+	}
+	ev, err := c.TakenEvent()
+	if err != nil {
+		return err
+	}
+	out, err := bus.NewEvent(events.TypeUnderwritingTaken, c.SearchID, traceOf(c), ev)
+	if err != nil {
+		return err
+	}
+	out.SetContext(ctx)
+	if err := pub.Publish(events.TypeUnderwritingTaken, out); err != nil {
+		return fmt.Errorf("announce the take of %s: %w", c.SearchID, err)
+	}
+	if _, err := st.update(ctx, c.SearchID, func(c underwriting.Case) (underwriting.Case, error) { return c.MarkTakeAnnounced() }); err != nil {
+		return fmt.Errorf("mark the take of %s announced: %w", c.SearchID, err)
+	}
+	return nil
+}
+
+// traceOf is the referral's trace, carried on by the events of its case.
+func traceOf(c underwriting.Case) bus.Trace {
+	return bus.Trace{CorrelationID: c.CorrelationID, TraceParent: c.TraceParent}
 }

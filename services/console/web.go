@@ -470,10 +470,18 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, req *request) {
 	c, err := s.store.update(r.Context(), id, func(c underwriting.Case) (underwriting.Case, error) {
 		return c.Take(req.acc.Login, s.now())
 	})
-	if err == nil {
-		s.log.Info("underwriting case taken", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login)
+	if err != nil {
+		s.after(w, r, req, id, err, "")
+		return
 	}
-	s.after(w, r, req, id, err, "taken")
+	s.log.Info("underwriting case taken", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login)
+	msg := "taken"
+	if err := announceTake(r.Context(), s.store, s.pub, c); err != nil {
+		// The take stands; the event is owed and goes out with the next take or the decision.
+		s.log.Warn("underwriting take not announced yet", "search_id", id, "login", req.acc.Login, "err", err)
+		msg = "taken_pending"
+	}
+	s.after(w, r, req, id, nil, msg)
 }
 
 func (s *server) decide(w http.ResponseWriter, r *http.Request, req *request) {
@@ -637,7 +645,7 @@ func (s *server) timelinePage(w http.ResponseWriter, r *http.Request, req *reque
 // left out: it means nothing to a person.
 var detailKeys = []string{
 	"product_type", "amount", "term", "phone_mask", "outcome", "approval", "grade", "max_amount",
-	"min_amount", "decision", "decided_by", "comment", "suggested", "fallback", "stage", "reason", "detail",
+	"min_amount", "decision", "taken_by", "decided_by", "comment", "suggested", "fallback", "stage", "reason", "detail",
 	"reason_codes", "policy_version", "catalog_version", "offer_id", "channel", "decide_by",
 }
 

@@ -83,6 +83,9 @@ type Case struct {
 	State   State     `json:"state"`
 	TakenBy string    `json:"taken_by,omitempty"`
 	TakenAt time.Time `json:"taken_at,omitzero"`
+	// TakeAnnounced records that loan.underwriting.taken.v1 was published for the take. A take
+	// whose publish failed stands; the event is owed, and is published before the decided one.
+	TakeAnnounced bool `json:"take_announced,omitempty"`
 	// Decision is set once the case is decided.
 	Decision *Decision `json:"decision,omitempty"`
 	// Announced records that loan.underwriting.decided.v1 was published for the decision.
@@ -258,6 +261,24 @@ func (c Case) MarkAnnounced() (Case, error) {
 		return c, errors.New("only a decided case is announced")
 	}
 	c.Announced = true
+	return c, nil
+}
+
+// TakenEvent is the loan.underwriting.taken.v1 of a case an officer took (it may be decided
+// since).
+func (c Case) TakenEvent() (events.UnderwritingTaken, error) {
+	if c.TakenBy == "" || c.TakenAt.IsZero() {
+		return events.UnderwritingTaken{}, errors.New("no officer took the case")
+	}
+	return events.UnderwritingTaken{SearchID: c.SearchID, TakenBy: c.TakenBy, TakenAt: c.TakenAt}, nil
+}
+
+// MarkTakeAnnounced records that the taken event was published.
+func (c Case) MarkTakeAnnounced() (Case, error) {
+	if c.TakenBy == "" {
+		return c, errors.New("only a taken case is announced as taken")
+	}
+	c.TakeAnnounced = true
 	return c, nil
 }
 

@@ -205,3 +205,41 @@ func TestCaseRoundTripsThroughJSON(t *testing.T) {
 		t.Errorf("round trip = %+v", got)
 	}
 }
+
+func TestTakenEvent(t *testing.T) {
+	if _, err := openCase(t).TakenEvent(); err == nil {
+		t.Error("an open case has a taken event")
+	}
+	if _, err := openCase(t).MarkTakeAnnounced(); err == nil {
+		t.Error("an open case was marked announced as taken")
+	}
+	taken, err := openCase(t).Take("ivanova", t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided, err := taken.Decide("ivanova", Verdict{Comment: "нет"}, t0.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fellBack, err := taken.ApplyFallback(t0.Add(90 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := events.UnderwritingTaken{SearchID: "0b6c1f4e-5d2a-4e8b-9c3f-7a1d2e4b6c80", TakenBy: "ivanova", TakenAt: t0.Add(time.Second)}
+	for name, c := range map[string]Case{"taken": taken, "decided by the officer": decided, "decided by the fallback": fellBack} {
+		got, err := c.TakenEvent()
+		if err != nil || got != want {
+			t.Errorf("%s: TakenEvent() = %+v, %v; want %+v", name, got, err, want)
+		}
+		marked, err := c.MarkTakeAnnounced()
+		if err != nil || !marked.TakeAnnounced || marked.State != c.State {
+			t.Errorf("%s: MarkTakeAnnounced() = %+v, %v", name, marked, err)
+		}
+	}
+	// A take of a case one already holds keeps whether it was announced.
+	marked, _ := taken.MarkTakeAnnounced()
+	again, err := marked.Take("ivanova", t0.Add(3*time.Second))
+	if err != nil || !again.TakeAnnounced || !again.TakenAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("taking again = %+v, %v", again, err)
+	}
+}
