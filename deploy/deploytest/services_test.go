@@ -72,13 +72,12 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 
 	seed := make([]byte, ed25519.SeedSize)
 	_, _ = rand.Read(seed)
-	runService(t, "audit", func(ctx context.Context) error {
-		return audit.Run(ctx, audit.Config{Bus: c.settings("audit"), PhoneKey: phoneKey, SigningKey: base64.StdEncoding.EncodeToString(seed),
-			CheckpointInterval: 100 * time.Millisecond, Batch: 64, Logger: log, Ops: ops("audit"), NATSOptions: optsFor("audit")})
-	})
-	runService(t, "scoring", func(ctx context.Context) error {
-		return scoring.Run(ctx, scoring.Config{Bus: c.settings("scoring"), Logger: log, Ops: ops("scoring"), NATSOptions: optsFor("scoring")})
-	})
+	// Every config is built here, before its service's goroutine starts.
+	auditCfg := audit.Config{Bus: c.settings("audit"), PhoneKey: phoneKey, SigningKey: base64.StdEncoding.EncodeToString(seed),
+		CheckpointInterval: 100 * time.Millisecond, Batch: 64, Logger: log, Ops: ops("audit"), NATSOptions: optsFor("audit")}
+	runService(t, "audit", func(ctx context.Context) error { return audit.Run(ctx, auditCfg) })
+	scoringCfg := scoring.Config{Bus: c.settings("scoring"), Logger: log, Ops: ops("scoring"), NATSOptions: optsFor("scoring")}
+	runService(t, "scoring", func(ctx context.Context) error { return scoring.Run(ctx, scoringCfg) })
 	// Settings the services are gaining as this is written are read from an environment, as
 	// the binaries read them: a setting a service does not know is ignored.
 	links := map[string]string{"LOANFLOW_LINK_KEYS": "deploytest-link-key-0123456789abcdef", "LOANFLOW_PUBLIC_URL": "https://loanflow.test"}
@@ -97,12 +96,10 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: links}); err != nil {
 		t.Fatal(err)
 	}
-	runService(t, "ingress", func(ctx context.Context) error {
-		cfg.Bus, cfg.BasePath, cfg.BearerTokens, cfg.PhoneKey = c.settings("ingress"), "/integrations", []string{token}, phoneKey
-		cfg.SyncBudget, cfg.RetryAfter, cfg.MaxBodyBytes, cfg.Listener = 20*time.Second, time.Second, 65536, ln
-		cfg.Logger, cfg.Ops, cfg.NATSOptions = log, ops("ingress"), optsFor("ingress")
-		return ingress.Run(ctx, cfg)
-	})
+	cfg.Bus, cfg.BasePath, cfg.BearerTokens, cfg.PhoneKey = c.settings("ingress"), "/integrations", []string{token}, phoneKey
+	cfg.SyncBudget, cfg.RetryAfter, cfg.MaxBodyBytes, cfg.Listener = 20*time.Second, time.Second, 65536, ln
+	cfg.Logger, cfg.Ops, cfg.NATSOptions = log, ops("ingress"), optsFor("ingress")
+	runService(t, "ingress", func(ctx context.Context) error { return ingress.Run(ctx, cfg) })
 
 	for name, o := range ready {
 		waitUntil(t, name+" ready", func() bool { return len(o.Ready.Check(context.Background())) == 0 },
