@@ -16,8 +16,11 @@ replace github.com/loanflow/loanflow/services/offers => ../services/offers
 
 replace github.com/loanflow/loanflow/services/audit => ../services/audit
 
+replace github.com/loanflow/loanflow/services/console => ../services/console
+
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/loanflow/loanflow/contracts v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/deploy/allinone v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
@@ -30,8 +33,10 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/getkin/kin-openapi v0.152.0 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
@@ -41,6 +46,7 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
 	github.com/loanflow/loanflow/services/audit v0.0.0-00010101000000-000000000000 // indirect
+	github.com/loanflow/loanflow/services/console v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/ingress v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/offers v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/scoring v0.0.0-00010101000000-000000000000 // indirect

@@ -58,6 +58,8 @@ type options struct {
 	logs io.Writer
 	// ops, when set, receives every service's metrics and readiness checks.
 	ops *admin.Ops
+	// configure, when set, changes the configuration last, before the system starts.
+	configure func(*allinone.Config)
 }
 
 // syncBuffer is a bytes.Buffer safe for the services' concurrent log writes.
@@ -104,9 +106,12 @@ func start(t *testing.T, o options) *system {
 	// A console account with a cheap hash, so that each start does not spend a second in
 	// bcrypt; the password is e2e-officer-password.
 	cfg.Console.Users = []string{"officer:officer:$2a$04$9BzkoD9IZvwAq74HX71DHepCq6p19hWcMKbUCMpPCI89BkZiUapJ2"}
-	for _, b := range []*bus.Settings{&cfg.Ingress.Bus, &cfg.Scoring.Bus, &cfg.Offers.Bus, &cfg.Audit.Bus} {
+	for _, b := range []*bus.Settings{&cfg.Ingress.Bus, &cfg.Scoring.Bus, &cfg.Offers.Bus, &cfg.Audit.Bus, &cfg.Console.Bus} {
 		*b = bus.Settings{Replicas: 1, PublishTimeout: 2 * time.Second, MaxDeliver: 3, BackOff: []time.Duration{50 * time.Millisecond},
 			AckWait: 10 * time.Second, Concurrency: 8, ShutdownTimeout: 5 * time.Second}
+	}
+	if o.configure != nil {
+		o.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := allinone.Start(ctx, cfg)
