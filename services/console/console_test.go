@@ -384,6 +384,9 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	if !strings.Contains(body, `id="decided-by">ivanova`) {
 		t.Error("the case page does not show who decided")
 	}
+	if !strings.Contains(body, `<b>ivanova</b>`) {
+		t.Error("the decided case's page does not show who took it")
+	}
 	if !strings.Contains(e.logs.String(), `"msg":"underwriting case decided"`) {
 		t.Error("the decision is not logged")
 	}

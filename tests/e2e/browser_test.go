@@ -153,6 +153,16 @@ func TestBrowserUnderwritingThroughTheAllInOne(t *testing.T) {
 	); err != nil {
 		t.Fatalf("approve: %v", err)
 	}
+	shots := map[string][]byte{}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		shots[name] = png
+	}
+	shot("allinone-case-approved.png")
 	if outcome, by := text("#decision-outcome"), text("#decided-by"); !strings.Contains(outcome, "2\u00a0000\u00a0000,00") || !strings.HasPrefix(by, officerLogin) {
 		t.Errorf("decision shown: %q by %q", outcome, by)
 	}
@@ -195,6 +205,8 @@ func TestBrowserUnderwritingThroughTheAllInOne(t *testing.T) {
 		}
 	}
 
+	shot("allinone-timeline.png")
+
 	// A search by the phone finds it, showing the phone only masked.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(consoleURL+"/search?lang=en"),
@@ -234,13 +246,12 @@ func TestBrowserUnderwritingThroughTheAllInOne(t *testing.T) {
 	if got := text("#dash-underwriting"); !strings.Contains(got, "by an officer 1") {
 		t.Errorf("dashboard's underwriting card: %q, want one decided by an officer", got)
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
+	shot("allinone-dashboard.png")
+	for name, png := range shots {
+		path := filepath.Join(out, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 	}
-	path := filepath.Join(out, "allinone-dashboard.png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(png))
 }
