@@ -45,7 +45,8 @@ var allowed = map[string][]string{
 		"$JS.API.CONSUMER.INFO.LOANS.audit", "$JS.API.CONSUMER.MSG.NEXT.LOANS.audit", "$JS.ACK.LOANS.audit.>",
 	},
 	"console": {
-		events.TypeUnderwritingDecided, "$KV.underwriting.>",
+		events.TypeUnderwritingTaken, events.TypeUnderwritingDecided, events.TypeApplicationFailed, topology.DeadLetterPrefix + "console",
+		"$KV.underwriting.>",
 		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.KV_underwriting", "$JS.API.DIRECT.GET.KV_underwriting.$KV.underwriting.>",
 		"$JS.API.CONSUMER.CREATE.KV_underwriting.>", "$JS.API.CONSUMER.DELETE.KV_underwriting.*", "$JS.FC.KV_underwriting.>",
 		"$JS.API.STREAM.INFO.AUDIT", "$JS.API.CONSUMER.CREATE.AUDIT.>", "$JS.API.CONSUMER.MSG.NEXT.AUDIT.*", "$JS.API.CONSUMER.DELETE.AUDIT.*",
@@ -57,13 +58,12 @@ var allowed = map[string][]string{
 // audit record and bucket key, every read of another's data, every consumer's pull and ack,
 // and every management request on every stream.
 func probeSubjects() []string {
-	subjects := []string{
-		events.TypeApplicationReceived, events.TypeApplicationScored, events.TypeApplicationReferred,
-		events.TypeApplicationFailed, events.TypeDecisionMade, events.TypeUnderwritingDecided, events.TypeOfferClicked,
-		"loan.other.v1", "audit.v1.s1", "deadletter.scoring", "deadletter.offers", "deadletter.ingress", "deadletter.audit",
+	// Every event type there is (a new one is denied to everyone until a user is given it).
+	subjects := append([]string{
+		"loan.other.v1", "audit.v1.s1", "deadletter.scoring", "deadletter.offers", "deadletter.ingress", "deadletter.audit", "deadletter.console",
 		"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.CONSUMER.DURABLE.CREATE.LOANS.x",
 		"$JS.API.STREAM.CREATE.OTHER", "$JS.API.META.LEADER.STEPDOWN", "$JS.API.ACCOUNT.PURGE.$G",
-	}
+	}, events.Types...)
 	buckets := []string{topology.BucketDecisions, topology.BucketClients, topology.BucketAuditCheckpoints, topology.BucketUnderwriting}
 	streams := []string{topology.StreamLoans, topology.StreamAudit, topology.StreamDeadLetter}
 	for _, b := range buckets {
