@@ -2,9 +2,12 @@ package bench
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"image/color"
 	"os"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -12,6 +15,20 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
+
+// Redraw draws the chart of a results file again, beside it (<name>.png), and returns its path.
+func Redraw(jsonFile string) (string, error) {
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		return "", err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return "", fmt.Errorf("%s: %w", jsonFile, err)
+	}
+	png := strings.TrimSuffix(jsonFile, ".json") + ".png"
+	return png, chart(&r, png)
+}
 
 // chart draws two panels into a PNG: first-answer latency percentiles against the offered
 // rate, and the achieved rate against the offered rate, for loanflow and the baseline.
@@ -22,7 +39,9 @@ func chart(r *Result, file string) error {
 	lat.Y.Label.Text = "ms (log)"
 	lat.Y.Scale = plot.LogScale{}
 	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	lat.Legend.Top, lat.Legend.Left = true, true
+	lat.X.Scale, lat.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	lat.X.Label.Text = "offered applications/s (log)"
+	lat.Legend.Top, lat.Legend.Left = false, false
 
 	rate := plot.New()
 	rate.Title.Text = "Achieved against offered rate"

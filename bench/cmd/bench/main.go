@@ -35,7 +35,17 @@ func main() {
 	flag.StringVar(&profile, "profile-rates", join(cfg.ProfileRates), "loanflow rates at which to take a CPU profile of the all-in-one")
 	flag.StringVar(&env, "env", "", "extra environment for the all-in-one, comma-separated KEY=VALUE")
 	flag.StringVar(&cfg.OutDir, "out", cfg.OutDir, "results directory (relative to the repository)")
+	redraw := flag.String("chart", "", "only draw the chart of this results file again")
 	flag.Parse()
+	if *redraw != "" {
+		png, err := bench.Redraw(*redraw)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		fmt.Println("wrote", png)
+		return
+	}
 	var err error
 	if cfg.Rates, err = parse(rates); err == nil {
 		if cfg.BaselineRates, err = parse(blRates); err == nil {
