@@ -1,6 +1,7 @@
 package loanmath
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -58,5 +59,62 @@ func TestPSKAtLeastTheRate(t *testing.T) {
 		if fee == 0 && n > 1 && psk > rate+0.01 {
 			t.Errorf("fee-free ПСК %v far from the rate %v for %d over %d months", psk, rate, p, n)
 		}
+	}
+}
+
+// pskByBisection is the plain definition: bisect the bracket to the last bit, a power per flow.
+// PSK must agree with it; it is only slower.
+func pskByBisection(flows []Flow, periodsPerYear int) float64 {
+	f := func(i float64) float64 {
+		var s float64
+		for _, fl := range flows {
+			s += float64(fl.Amount) / ((1 + fl.E*i) * math.Pow(1+i, float64(fl.Q)))
+		}
+		return s
+	}
+	lo, hi := -0.99, 10.0
+	for n := 0; n < 200 && hi-lo > 1e-15; n++ {
+		mid := (lo + hi) / 2
+		if f(mid) > 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return math.Round((lo+hi)/2*float64(periodsPerYear)*100*1000) / 1000
+}
+
+func TestPSKAgreesWithBisection(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range propertyRuns / 3 {
+		p, rate, n := randomLoan(r)
+		fee := r.Int64N(p / 10)
+		flows := LoanFlows(p, fee, rate, n)
+		if r.IntN(4) == 0 { // a flow off the monthly grid, and a gap in the periods
+			flows = append(flows, Flow{Q: n + 3, E: 0.5, Amount: 100_00})
+		}
+		got, err := PSK(flows, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := pskByBisection(flows, 12); got != want {
+			t.Errorf("PSK(%d, fee %d, %v, %d months) = %v, bisection gives %v", p, fee, rate, n, got, want)
+		}
+	}
+}
+
+func BenchmarkPSK(b *testing.B) {
+	flows := LoanFlows(1_000_000_00, 5_000_00, 19.9, 60)
+	for b.Loop() {
+		if _, err := PSK(flows, 12); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPSKByBisection(b *testing.B) {
+	flows := LoanFlows(1_000_000_00, 5_000_00, 19.9, 60)
+	for b.Loop() {
+		pskByBisection(flows, 12)
 	}
 }
