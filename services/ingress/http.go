@@ -57,6 +57,8 @@ type server struct {
 	limits *tokenLimits
 	// links verifies proposal-link tokens; nil when no link keys are configured.
 	links *offerlink.Signer
+	// admit holds one slot per application being recorded and waited for; nil admits all.
+	admit chan struct{}
 }
 
 // errNATSDown is the internal cause of the 500 answered while NATS is unreachable.
@@ -111,6 +113,17 @@ func (s *server) loanApproval(w http.ResponseWriter, r *http.Request) {
 	if req.Poll != nil {
 		s.answer(w, r, req.Poll.SearchID, start.Add(s.budget))
 		return
+	}
+	// Past capacity every waiting request slows all the others until NATS calls time out:
+	// shed new applications at once instead, with nothing recorded, so Yandex repeats later.
+	if s.admit != nil {
+		select {
+		case s.admit <- struct{}{}:
+			defer func() { <-s.admit }()
+		default:
+			writeError(w, r, s.log, req.Application.SearchID, &Error{Code: CodeTooMany, Message: msgOverloaded, RetryAfter: retryAfterIE})
+			return
+		}
 	}
 	s.apply(w, r, req.Application, start.Add(s.budget))
 }

@@ -69,6 +69,10 @@ type Config struct {
 	// RateBurst requests allowed at once; over it the answer is 429 with Retry-After.
 	RateLimit float64 `env:"LOANFLOW_RATE_LIMIT" envDefault:"0"`
 	RateBurst int     `env:"LOANFLOW_RATE_BURST" envDefault:"200"`
+	// MaxInFlight bounds the new applications being recorded and waited for at once; past it
+	// an application is answered 429 with Retry-After at once and nothing is recorded (0: no
+	// bound). Polls are not bounded.
+	MaxInFlight int `env:"LOANFLOW_MAX_IN_FLIGHT" envDefault:"1024"`
 
 	// Ops receives the service's metrics and readiness check (served on the admin listener,
 	// never on Addr); nil keeps them to the service.
@@ -215,6 +219,9 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("LOANFLOW_LINK_KEYS is not set: proposal links answer 404")
 	}
 	srv.limits = newTokenLimits(cfg.RateLimit, cfg.RateBurst)
+	if cfg.MaxInFlight > 0 {
+		srv.admit = make(chan struct{}, cfg.MaxInFlight)
+	}
 	httpSrv := &http.Server{
 		Handler:           srv.routes(cfg.BasePath),
 		ReadHeaderTimeout: 5 * time.Second,

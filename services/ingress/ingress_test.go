@@ -437,3 +437,29 @@ func TestNATSDownAnswersQuicklyAndServesKnownAnswers(t *testing.T) {
 		t.Errorf("after NATS returned: %v", r2.body)
 	}
 }
+
+func TestApplicationsPastCapacityAreShedAt429(t *testing.T) {
+	// One slot, and nobody decides: the first application holds its slot for the whole budget.
+	e := start(t, 2*time.Second, func(c *ingress.Config) { c.MaxInFlight = 1 })
+	first := make(chan reply, 1)
+	go func() { first <- e.post(t, token, loanBody("shed-1")) }()
+	natstest.WaitFor(t, "first application recorded", func() bool {
+		_, err := e.kv.Get(context.Background(), "shed-1")
+		return err == nil
+	})
+	r := e.post(t, token, loanBody("shed-2"))
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" || r.body["search_id"] != "shed-2" {
+		t.Fatalf("second application: %d %v (Retry-After %q), want 429 with Retry-After 1", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	// Polls are not shed, and the shed application was not recorded.
+	if p := e.post(t, token, `{"search_id":"shed-2"}`); p.status != http.StatusNotFound {
+		t.Errorf("poll of the shed application: %d, want 404 (nothing recorded)", p.status)
+	}
+	if got := (<-first).status; got != http.StatusOK {
+		t.Errorf("first application: %d, want 200 pending", got)
+	}
+	// The slot is free again.
+	if r := e.post(t, token, loanBody("shed-3")); r.status != http.StatusOK {
+		t.Errorf("after the first one: %d, want 200", r.status)
+	}
+}
