@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,7 +29,7 @@ type auditRecord struct {
 }
 
 // auditReader reads the AUDIT stream with short-lived ordered consumers (nothing durable is
-// left behind, nothing is acked): an application's records by their subject, and the
+// left behind, nothing is acked, no consumer info is asked): an application's records by their subject, and the
 // applications of one phone hash by scanning the window's received and referred records.
 type auditReader struct {
 	js jetstream.JetStream
@@ -95,9 +96,11 @@ func (a *auditReader) scan(ctx context.Context, cfg jetstream.OrderedConsumerCon
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read audit: %w", err)
+	// What the consumer's creation answered, not a CONSUMER.INFO request: the console's NATS
+	// user may create, pull and delete consumers on AUDIT, nothing more (deploy/nats/users.conf).
+	info := cons.CachedInfo()
+	if info == nil {
+		return errors.New("read audit: the consumer was not created")
 	}
 	for pending := info.NumPending; pending > 0; {
 		msgs, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(ctx))

@@ -158,7 +158,7 @@ func TestBrowserUnderwriting(t *testing.T) {
 		t.Fatalf("decided events: %+v", got)
 	}
 
-	// Some traffic of the last hour for the dashboard to draw.
+	// Some traffic of the last hour for the dashboard to draw, as the audit recorded it.
 	now := time.Now().UTC()
 	for i := range 40 {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
@@ -170,12 +170,12 @@ func TestBrowserUnderwriting(t *testing.T) {
 			decision = partnerapi.DecisionRejected
 		}
 		at := now.Add(-time.Duration(i) * 83 * time.Second)
-		publish(t, e, events.TypeApplicationReceived, id, events.ApplicationReceived{SearchID: id, ProductType: product, ReceivedAt: at})
+		audited(t, e, events.TypeApplicationReceived, id, events.ApplicationReceived{SearchID: id, ProductType: product, ReceivedAt: at})
 		if i%11 == 5 {
-			publish(t, e, events.TypeApplicationFailed, id, events.ApplicationFailed{SearchID: id, Stage: "scoring", Reason: events.ReasonRetriesExhausted, FailedAt: at.Add(20 * time.Second)})
+			audited(t, e, events.TypeApplicationFailed, id, events.ApplicationFailed{SearchID: id, Stage: "scoring", Reason: events.ReasonRetriesExhausted, FailedAt: at.Add(20 * time.Second)})
 			continue
 		}
-		publish(t, e, events.TypeDecisionMade, id, events.DecisionMade{SearchID: id, ProductType: product, Decision: decision,
+		audited(t, e, events.TypeDecisionMade, id, events.DecisionMade{SearchID: id, ProductType: product, Decision: decision,
 			DecidedAt: at.Add(time.Duration(40+i*15) * time.Millisecond)})
 	}
 	if err := chromedp.Do(ctx,

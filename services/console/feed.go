@@ -14,22 +14,21 @@ import (
 	"github.com/loanflow/loanflow/services/console/internal/stats"
 )
 
-// feed keeps the dashboard's last hour: an ordered consumer reads the pipeline events of the
-// LOANS stream from an hour ago on, and folds them into the aggregator. It reads LOANS rather
-// than AUDIT so that the figures do not lag behind the audit's batches; times come from the
-// events themselves (received_at, decided_at, failed_at), not from when they were read.
+// feed keeps the dashboard's last hour: an ordered consumer reads the AUDIT stream's records
+// from an hour ago on and folds the pipeline events they hold into the aggregator. It reads
+// AUDIT, not LOANS: the console's NATS user may create consumers on AUDIT (its timelines), but
+// not on LOANS, where that permission would also let it pull the other services' durable
+// consumers (deploy/nats/users.conf). AUDIT holds every loan.> event in LOANS order, so the
+// figures are the same, only later by the audit's batch (up to half a second when the audit
+// keeps up). Times come from the events themselves (received_at, decided_at, failed_at), not
+// from when they were recorded or read.
 type feed struct {
 	js  jetstream.JetStream
 	log *slog.Logger
 
 	mu   sync.Mutex
 	agg  *stats.Aggregator
-	last time.Time // the stream time of the last event read
-}
-
-var feedSubjects = []string{
-	events.TypeApplicationReceived, events.TypeApplicationReferred, events.TypeUnderwritingDecided,
-	events.TypeDecisionMade, events.TypeApplicationFailed,
+	last time.Time // the AUDIT stream time of the last record read
 }
 
 func newFeed(js jetstream.JetStream, syncBudget time.Duration, log *slog.Logger) *feed {
@@ -45,8 +44,10 @@ func (f *feed) run(ctx context.Context) {
 			since = f.last.Add(time.Nanosecond)
 		}
 		f.mu.Unlock()
-		cons, err := f.js.OrderedConsumer(ctx, topology.StreamLoans, jetstream.OrderedConsumerConfig{
-			FilterSubjects: feedSubjects, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+		// The audit's subjects are per application, not per event type: every record is read
+		// and add picks the events by the record's event_type.
+		cons, err := f.js.OrderedConsumer(ctx, topology.StreamAudit, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{topology.SubjectAudit}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
 		})
 		if err != nil {
 			f.log.Warn("dashboard feed", "err", err)
@@ -61,7 +62,7 @@ func (f *feed) run(ctx context.Context) {
 			if md, err := m.Metadata(); err == nil {
 				at = md.Timestamp
 			}
-			f.add(m.Subject(), m.Data(), at)
+			f.add(m.Data(), at)
 		}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			select {
 			case failed <- err:
@@ -97,9 +98,12 @@ func (f *feed) run(ctx context.Context) {
 	}
 }
 
-// add folds one event in. An event that does not decode is skipped: the dashboard is a view,
-// the pipeline deals with poison events.
-func (f *feed) add(eventType string, data []byte, streamTime time.Time) {
+// add folds in the event of one audit record (decoded with the console's own copy of the
+// record's shape, auditRecord): its event_type and its payload, the event's body as LOANS held
+// it but pseudonymised, which leaves the fields read here as they were. A record or payload
+// that does not decode is skipped: the dashboard is a view, the audit verifies its chain.
+func (f *feed) add(record []byte, streamTime time.Time) {
+	var r auditRecord
 	var p struct {
 		SearchID    string    `json:"search_id"`
 		ProductType string    `json:"product_type"`
@@ -111,7 +115,7 @@ func (f *feed) add(eventType string, data []byte, streamTime time.Time) {
 		DecidedAt   time.Time `json:"decided_at"`
 		FailedAt    time.Time `json:"failed_at"`
 	}
-	ok := json.Unmarshal(data, &p) == nil && p.SearchID != ""
+	ok := json.Unmarshal(record, &r) == nil && json.Unmarshal(r.Payload, &p) == nil && p.SearchID != ""
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if streamTime.After(f.last) {
@@ -120,7 +124,7 @@ func (f *feed) add(eventType string, data []byte, streamTime time.Time) {
 	if !ok {
 		return
 	}
-	switch eventType {
+	switch r.EventType {
 	case events.TypeApplicationReceived:
 		f.agg.Received(p.SearchID, p.ProductType, p.ReceivedAt)
 	case events.TypeApplicationReferred:

@@ -216,9 +216,9 @@ func TestParseAccounts(t *testing.T) {
 	}
 }
 
-// auditRecordFor writes what the audit service would append for one event.
-func appendAudit(t *testing.T, nc *nats.Conn, seq uint64, eventType, searchID string, payload any) {
-	t.Helper()
+// auditRecordJSON is what the audit service appends for one event (services/audit/internal/chain
+// Record): the event's type and search_id, and its body as the payload.
+func auditRecordJSON(seq uint64, eventType, searchID string, payload any) []byte {
 	p, _ := json.Marshal(payload)
 	rec := map[string]any{
 		"seq": seq, "time": time.Now().UTC(), "event_type": eventType, "search_id": searchID, "stage": "ingress",
@@ -226,7 +226,13 @@ func appendAudit(t *testing.T, nc *nats.Conn, seq uint64, eventType, searchID st
 		"prev_hash": strings.Repeat("0", 64), "hash": strings.Repeat("ab", 32),
 	}
 	b, _ := json.Marshal(rec)
-	if err := nc.Publish(topology.AuditSubject(searchID), b); err != nil {
+	return b
+}
+
+// appendAudit writes what the audit service would append for one event.
+func appendAudit(t *testing.T, nc *nats.Conn, seq uint64, eventType, searchID string, payload any) {
+	t.Helper()
+	if err := nc.Publish(topology.AuditSubject(searchID), auditRecordJSON(seq, eventType, searchID, payload)); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -253,7 +259,7 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 		"search_id": other.SearchID, "product_type": "credit_card", "phone_hash": other.PhoneHash, "phone_mask": other.PhoneMask,
 	})
 	appendAudit(t, nc, 3, events.TypeApplicationReferred, ev.SearchID, ev)
-	// The pipeline events the dashboard reads, on LOANS.
+	// The referral the queue reads, on LOANS.
 	publishReferral(t, e.js, ev)
 	c := newClient(t, e.url)
 	c.signIn("ivanova")
@@ -295,8 +301,8 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 
 	t.Run("dashboard", func(t *testing.T) {
 		received := events.ApplicationReceived{SearchID: ev.SearchID, ProductType: "loan", PhoneHash: ev.PhoneHash, PhoneMask: ev.PhoneMask, ReceivedAt: time.Now().UTC()}
-		publish(t, e, events.TypeApplicationReceived, ev.SearchID, received)
-		publish(t, e, events.TypeDecisionMade, ev.SearchID, events.DecisionMade{SearchID: ev.SearchID, ProductType: "loan", Decision: "has_approve", DecidedAt: received.ReceivedAt.Add(100 * time.Millisecond)})
+		audited(t, e, events.TypeApplicationReceived, ev.SearchID, received)
+		audited(t, e, events.TypeDecisionMade, ev.SearchID, events.DecisionMade{SearchID: ev.SearchID, ProductType: "loan", Decision: "has_approve", DecidedAt: received.ReceivedAt.Add(100 * time.Millisecond)})
 		natstest.WaitFor(t, "the dashboard to count it", func() bool {
 			_, body := c.do("GET", "/dashboard", nil)
 			return strings.Contains(body, `id="dash-received">1<`) && strings.Contains(body, `id="dash-sync">100.0%<`)
@@ -308,13 +314,11 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 	})
 }
 
-func publish(t *testing.T, e *env, eventType, searchID string, payload any) {
+// audited stores one event as the audit would have recorded it, acknowledged by the AUDIT
+// stream: the dashboard reads the audit, not LOANS.
+func audited(t *testing.T, e *env, eventType, searchID string, payload any) {
 	t.Helper()
-	b, _ := json.Marshal(payload)
-	msg := nats.NewMsg(eventType)
-	msg.Data = b
-	msg.Header.Set(events.HeaderMsgID, events.MsgID(searchID, eventType))
-	if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
+	if _, err := e.js.Publish(context.Background(), topology.AuditSubject(searchID), auditRecordJSON(0, eventType, searchID, payload)); err != nil {
 		t.Fatal(err)
 	}
 }
