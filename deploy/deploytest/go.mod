@@ -16,6 +16,8 @@ replace github.com/loanflow/loanflow/services/offers => ../../services/offers
 
 replace github.com/loanflow/loanflow/services/audit => ../../services/audit
 
+replace github.com/loanflow/loanflow/services/console => ../../services/console
+
 require (
 	github.com/caarlos0/env/v11 v11.4.2
 	github.com/compose-spec/compose-go/v2 v2.16.2
@@ -23,12 +25,14 @@ require (
 	github.com/loanflow/loanflow/deploy/cmd v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/audit v0.0.0-00010101000000-000000000000
+	github.com/loanflow/loanflow/services/console v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/ingress v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/offers v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/services/scoring v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/testcontainers/testcontainers-go v0.45.0
+	golang.org/x/crypto v0.58.0
 	sigs.k8s.io/kustomize/api v0.21.2
 	sigs.k8s.io/kustomize/kyaml v0.21.2
 	sigs.k8s.io/yaml v1.6.0
@@ -131,7 +135,6 @@ require (
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

@@ -1,7 +1,6 @@
 package deploytest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,19 +10,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
-	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/services/audit"
+	"github.com/loanflow/loanflow/services/console"
 	"github.com/loanflow/loanflow/services/ingress"
 	"github.com/loanflow/loanflow/services/offers"
 	"github.com/loanflow/loanflow/services/scoring"
@@ -53,14 +57,17 @@ func runService(t *testing.T, name string, run func(ctx context.Context) error) 
 	})
 }
 
-// TestServicesRunAsLeastPrivilegeUsers provisions the cluster as the admin, then runs the real
-// ingress, scoring, offers and audit, each with its own credentials, TLS and
-// LOANFLOW_PROVISION=false, takes one application over HTTP to a final answer and its audit
-// records, and does console's operations with console's credentials: none of it may meet a
+// TestServicesRunAsLeastPrivilegeUsers provisions the cluster as the admin (and imports a
+// client profile, as the admin does), then runs the real ingress, scoring, offers, audit and
+// console, each with its own credentials, TLS and LOANFLOW_PROVISION=false, takes one
+// application over HTTP to a final answer and its audit records, and one referral through the
+// console (an officer signs in, takes and approves it; ingress answers done with the officer's
+// offer; the timeline, phone search and dashboard are read from AUDIT): none of it may meet a
 // permission violation.
 func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	c := startCluster(t)
 	c.provision(t)
+	importClient(t, c)
 	log := logger()
 	seen := map[string]*violations{}
 	optsFor := func(user string) []nats.Option {
@@ -100,6 +107,18 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	cfg.SyncBudget, cfg.RetryAfter, cfg.MaxBodyBytes, cfg.Listener = 20*time.Second, time.Second, 65536, ln
 	cfg.Logger, cfg.Ops, cfg.NATSOptions = log, ops("ingress"), optsFor("ingress")
 	runService(t, "ingress", func(ctx context.Context) error { return ingress.Run(ctx, cfg) })
+	consoleLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(officerPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleCfg := console.Config{Bus: c.settings("console"), Listener: consoleLn, Users: []string{officer + ":officer:" + string(hash)},
+		PhoneKey: phoneKey, SessionKey: "deploytest-console-session-key-0123456789", SyncBudget: 250 * time.Millisecond,
+		Logger: log, Ops: ops("console"), NATSOptions: optsFor("console")}
+	runService(t, "console", func(ctx context.Context) error { return console.Run(ctx, consoleCfg) })
 
 	for name, o := range ready {
 		waitUntil(t, name+" ready", func() bool { return len(o.Ready.Check(context.Background())) == 0 },
@@ -142,8 +161,15 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	waitUntil(t, "a signed checkpoint", func() bool { _, err := checkpoints.Get(ctx, topology.CheckpointKey); return err == nil },
 		func() string { return "no checkpoint" })
 
-	consoleOperations(t, c, adminJS, searchID, optsFor)
+	underwrite(t, "http://"+consoleLn.Addr().String(), "http://"+ln.Addr().String(), token)
 
+	// Every metric a service exports (consumer and stream figures among them) is gathered with
+	// the service's own credentials, as a scrape would.
+	for name, o := range ready {
+		if _, err := o.Registry.Gather(); err != nil {
+			t.Errorf("%s metrics: %v", name, err)
+		}
+	}
 	time.Sleep(200 * time.Millisecond) // violations are reported asynchronously
 	for user, v := range seen {
 		if all := v.all(); len(all) > 0 {
@@ -152,109 +178,186 @@ func TestServicesRunAsLeastPrivilegeUsers(t *testing.T) {
 	}
 }
 
-// consoleOperations does, with console's credentials, what the console does: pull a referred
-// application from its consumer, keep the case in the underwriting bucket (Create, Get,
-// Update, a watcher), read the application's audit timeline, publish the decision.
-func consoleOperations(t *testing.T, c *cluster, adminJS jetstream.JetStream, searchID string, optsFor func(string) []nats.Option) {
+const (
+	officer         = "ivanova"
+	officerPassword = "deploytest officer password"
+	// referredPhone is a known salary client's: asking above the default policy's 3 000 000 ₽
+	// underwriting threshold, the application is referred to an officer.
+	referredPhone = "9330445040"
+)
+
+// importClient loads one client profile into the clients bucket as the admin, as operators do
+// (scoring import-clients).
+func importClient(t *testing.T, c *cluster) {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "clients.csv")
+	csv := "phone,monthly_income,monthly_debt_payments,bureau_grade,client_since,salary_client,stop_list\n" +
+		referredPhone + ",250000,20000,A,2019-03-01,true,false\n"
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := c.settings("console")
-	opts, err := s.Options()
-	if err != nil {
-		t.Fatal(err)
+	stats, err := scoring.Import(ctx, scoring.Config{Bus: c.settings("admin"), PhoneKey: phoneKey, Logger: logger()}, path, nil)
+	if err != nil || stats.Imported != 1 {
+		t.Fatalf("import clients as admin: %+v, %v", stats, err)
 	}
-	nc, err := nats.Connect(s.URL, append(opts, optsFor("console")...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A referred application, published as scoring would (the admin stands in for it).
-	referred := &nats.Msg{Subject: events.TypeApplicationReferred, Data: []byte(`{"search_id":"` + searchID + `"}`), Header: nats.Header{}}
-	referred.Header.Set(events.HeaderSearchID, searchID)
-	if _, err := adminJS.PublishMsg(ctx, referred, jetstream.WithMsgID(searchID+":referred")); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.Consumer(ctx, topology.StreamLoans, topology.ConsumerConsole)
-	if err != nil {
-		t.Fatalf("console binds its consumer: %v", err)
-	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for m := range batch.Messages() {
-		n++
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Errorf("console acks: %v", err)
+}
+
+// underwrite takes one referral through the console, as its users see it: the application
+// is posted to ingress (which answers pending, or done once the officer has decided), an
+// officer signs in, takes the case from the queue and approves 2 000 000 ₽, ingress answers
+// done with that offer, and the console shows the application's timeline, finds it by phone
+// and counts it on the dashboard, all three read from AUDIT.
+func underwrite(t *testing.T, consoleURL, ingressURL, token string) {
+	t.Helper()
+	const searchID = "7d6c5b4a-3f2e-4d1c-8b0a-9f8e7d6c5b4a"
+	body := `{"search_id":"` + searchID + `","product_type":"loan","phone_number":"` + referredPhone + `","amount":3500000,"term":60}`
+	type answer = partnerapi.DoneAnswer // a pending answer decodes into it too
+	ask := func() (answer, error) {
+		req, _ := http.NewRequest(http.MethodPost, ingressURL+"/integrations/api/banking/loan_approval", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			return answer{}, err
 		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var a answer
+		if err := json.Unmarshal(b, &a); err != nil || resp.StatusCode != http.StatusOK {
+			return a, &answerError{resp.StatusCode, string(b)}
+		}
+		return a, nil
 	}
-	if n != 1 {
-		t.Errorf("console pulled %d messages, want 1 (%v)", n, batch.Error())
+	// Ingress waits its sync budget for a decision, longer than the officer takes here.
+	first := make(chan answer, 1)
+	go func() {
+		a, err := ask()
+		if err != nil {
+			t.Errorf("referred application: %v", err)
+		}
+		first <- a
+	}()
+
+	o := newOfficer(t, consoleURL)
+	o.signIn()
+	waitUntil(t, "the referral on the queue", func() bool {
+		_, page := o.do("GET", "/queue?lang=en", nil)
+		return strings.Contains(page, searchID)
+	}, func() string { return "not on the queue page" })
+	page := "/cases/" + searchID
+	if resp, _ := o.post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?msg=taken" {
+		t.Fatalf("take: %d to %q, want %s?msg=taken", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	resp, _ := o.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"},
+		"amount": {"2 000 000"}, "comment": {"Доход подтверждён"}})
+	if got := resp.Header.Get("Location"); got != page+"?msg=decided" {
+		t.Fatalf("decide: %d to %q, want %s?msg=decided", resp.StatusCode, got, page)
 	}
 
-	kv, err := js.KeyValue(ctx, topology.BucketUnderwriting)
-	if err != nil {
-		t.Fatalf("console opens underwriting: %v", err)
+	var a answer
+	select {
+	case a = <-first:
+	case <-time.After(40 * time.Second):
+		t.Fatal("ingress did not answer the referred application")
 	}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		t.Fatalf("console watches underwriting: %v", err)
-	}
-	defer w.Stop()
-	rev, err := kv.Create(ctx, searchID, []byte(`{"state":"open"}`))
-	if err != nil {
-		t.Fatalf("console creates a case: %v", err)
-	}
-	if _, err := kv.Get(ctx, searchID); err != nil {
-		t.Errorf("console reads a case: %v", err)
-	}
-	if _, err := kv.Update(ctx, searchID, []byte(`{"state":"decided"}`), rev); err != nil {
-		t.Errorf("console updates a case: %v", err)
-	}
-	deadline := time.After(10 * time.Second)
-watch:
-	for {
-		select {
-		case e := <-w.Updates():
-			if e != nil && e.Key() == searchID {
-				break watch
-			}
-		case <-deadline:
-			t.Fatal("console's watcher saw nothing")
+	waitUntil(t, "ingress to answer done", func() bool {
+		if a.Status == partnerapi.StatusDone {
+			return true
 		}
+		a, _ = ask()
+		return a.Status == partnerapi.StatusDone
+	}, func() string { return "answer " + string(a.Status) })
+	var largest partnerapi.Money
+	for _, offer := range a.Data {
+		if offer.Decision != partnerapi.OfferFullApproved {
+			t.Errorf("offer %s, want the officer's %s", offer.Decision, partnerapi.OfferFullApproved)
+		}
+		largest = max(largest, offer.Amount.Max)
+	}
+	if a.Decision != partnerapi.DecisionHasApprove || largest != 2_000_000_00 {
+		t.Errorf("answer %s up to %s, want has_approve up to the officer's 2 000 000", a.Decision, largest)
 	}
 
-	timeline, err := js.OrderedConsumer(ctx, topology.StreamAudit, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{topology.AuditSubject(searchID)}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		t.Fatalf("console reads AUDIT: %v", err)
+	// The console reads all three from AUDIT, which trails LOANS by the audit's batch.
+	waitUntil(t, "the timeline with the officer's decision", func() bool {
+		_, page := o.do("GET", "/applications/"+searchID+"?lang=en", nil)
+		return strings.Count(page, `class="event"`) >= 5 && strings.Contains(page, officer)
+	}, func() string { _, page := o.do("GET", "/applications/"+searchID+"?lang=en", nil); return page })
+	if _, page := o.post("/search", "/search", url.Values{"q": {referredPhone}}); !strings.Contains(page, searchID) || strings.Contains(page, referredPhone) {
+		t.Errorf("phone search: the application not found, or the phone shown:\n%s", page)
 	}
-	records, err := timeline.Fetch(3, jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n = 0
-	for m := range records.Messages() {
-		n++
-		if !bytes.Contains(m.Data(), []byte(searchID)) {
-			t.Errorf("audit record of another application: %s", m.Data())
-		}
-	}
-	if n < 3 {
-		t.Errorf("console read %d audit records, want 3 (%v)", n, records.Error())
-	}
+	waitUntil(t, "the dashboard to count both applications", func() bool {
+		_, page := o.do("GET", "/dashboard?lang=en", nil)
+		return strings.Contains(page, `id="dash-received">2<`) && strings.Contains(page, `id="dash-referred">1<`)
+	}, func() string { _, page := o.do("GET", "/dashboard?lang=en", nil); return page })
+}
 
-	decided := &nats.Msg{Subject: events.TypeUnderwritingDecided, Data: []byte(`{"search_id":"` + searchID + `"}`), Header: nats.Header{}}
-	decided.Header.Set(events.HeaderSearchID, searchID)
-	if _, err := js.PublishMsg(ctx, decided, jetstream.WithMsgID(searchID+":decided")); err != nil {
-		t.Errorf("console publishes its decision: %v", err)
+type answerError struct {
+	status int
+	body   string
+}
+
+func (e *answerError) Error() string { return http.StatusText(e.status) + ": " + e.body }
+
+// officerClient is a browser-like client of the console: cookies kept, redirects not followed.
+type officerClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newOfficer(t *testing.T, base string) *officerClient {
+	jar, _ := cookiejar.New(nil)
+	return &officerClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (o *officerClient) do(method, path string, form url.Values) (*http.Response, string) {
+	o.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, o.base+path, body)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := o.hc.Do(req)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// post sends a form with the anti-forgery token of page.
+func (o *officerClient) post(page, path string, form url.Values) (*http.Response, string) {
+	o.t.Helper()
+	resp, body := o.do("GET", page, nil)
+	m := csrfField.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		o.t.Fatalf("GET %s: %d, no csrf token", page, resp.StatusCode)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf", m[1])
+	return o.do("POST", path, form)
+}
+
+func (o *officerClient) signIn() {
+	o.t.Helper()
+	resp, _ := o.post("/signin", "/signin", url.Values{"login": {officer}, "password": {officerPassword}, "next": {"/queue"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/queue" {
+		o.t.Fatalf("sign in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
