@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/loanflow/loanflow/pkg/admin"
-	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/logging"
 	"github.com/loanflow/loanflow/services/audit"
+	"github.com/loanflow/loanflow/services/console"
 	"github.com/loanflow/loanflow/services/ingress"
 	"github.com/loanflow/loanflow/services/offers"
 	"github.com/loanflow/loanflow/services/scoring"
@@ -51,13 +51,13 @@ func processSettings() []setting {
 }
 
 // serviceConfigs are the Config types of the service binaries, by compose and Kubernetes
-// service name. console has no Config type here yet: it is checked on bus.Settings alone.
+// service name.
 var serviceConfigs = map[string]reflect.Type{
 	"ingress": reflect.TypeFor[ingress.Config](),
 	"scoring": reflect.TypeFor[scoring.Config](),
 	"offers":  reflect.TypeFor[offers.Config](),
 	"audit":   reflect.TypeFor[audit.Config](),
-	"console": reflect.TypeFor[struct{ Bus bus.Settings }](),
+	"console": reflect.TypeFor[console.Config](),
 }
 
 // optional are the settings without a default that a deployment may leave unset: each has a
@@ -68,6 +68,10 @@ var optional = map[string]bool{
 	"NATS_CREDS": true, "NATS_NKEY_SEED": true, "NATS_CERT": true, "NATS_KEY": true,
 	// scoring reads the phone key only to import client files, a job of its own.
 	"LOANFLOW_PHONE_KEY@scoring": true,
+	// console: HTTPS of its own only without a TLS-terminating proxy; accounts from the
+	// variable, the file or both (Run refuses to start with none).
+	"LOANFLOW_CONSOLE_TLS_CERT": true, "LOANFLOW_CONSOLE_TLS_KEY": true,
+	"LOANFLOW_CONSOLE_USERS": true, "LOANFLOW_CONSOLE_USERS_FILE": true,
 }
 
 // deployed are the settings every deployed service must have although they have defaults: the

@@ -241,7 +241,7 @@ func checkPod(t *testing.T, kind string, w object, c container, e map[string]str
 	t.Helper()
 	reads, required := readsOf(t, kind)
 	for k := range e {
-		if !reads[k] && !readByProcess(k) && !(kind == "console" && slices.Contains(consoleExtra, k)) {
+		if !reads[k] && !readByProcess(k) {
 			t.Errorf("%s: sets %s, which it does not read", kind, k)
 		}
 	}
