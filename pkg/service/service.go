@@ -87,3 +87,22 @@ func Serve(name string, cfg any, run func(ctx context.Context, log *slog.Logger,
 		return err
 	})
 }
+
+// ReloadOn calls reload for every signal on ch until ctx ends; a nil ch means SIGHUP, the
+// operator's "read your configuration again". reload keeps what it cannot load as it was.
+func ReloadOn(ctx context.Context, ch <-chan os.Signal, reload func()) {
+	if ch == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		ch = hup
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			reload()
+		}
+	}
+}

@@ -11,11 +11,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -30,6 +28,7 @@ import (
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/offerlink"
+	"github.com/loanflow/loanflow/pkg/service"
 	"github.com/loanflow/loanflow/services/offers/internal/catalog"
 )
 
@@ -130,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	a.catalog.Store(cat)
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
-	go a.reloadOn(reloadCtx, cfg)
+	go service.ReloadOn(reloadCtx, cfg.Reload, func() { a.reload(cfg) })
 	log.Info("offer assembly", "catalog_version", cat.Version(), "catalog_file", cfg.CatalogFile)
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerOffers, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
@@ -154,30 +153,16 @@ type assembler struct {
 	log       *slog.Logger
 }
 
-// reloadOn reloads the catalog file on every signal until ctx ends; a catalog that does not
-// load is logged with its errors and the current one stays.
-func (a *assembler) reloadOn(ctx context.Context, cfg Config) {
-	reload := cfg.Reload
-	if reload == nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		reload = ch
+// reload loads the catalog file again; a catalog that does not load is logged with its
+// errors and the current one stays.
+func (a *assembler) reload(cfg Config) {
+	cat, err := cfg.catalog()
+	if err != nil {
+		a.log.Error("catalog reload failed; the current catalog stays", "catalog_version", a.catalog.Load().Version(), "err", err)
+		return
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-reload:
-		}
-		cat, err := cfg.catalog()
-		if err != nil {
-			a.log.Error("catalog reload failed; the current catalog stays", "catalog_version", a.catalog.Load().Version(), "err", err)
-			continue
-		}
-		old := a.catalog.Swap(cat)
-		a.log.Info("catalog reloaded", "catalog_version", cat.Version(), "previous_version", old.Version())
-	}
+	old := a.catalog.Swap(cat)
+	a.log.Info("catalog reloaded", "catalog_version", cat.Version(), "previous_version", old.Version())
 }
 
 // links signs one application's proposal links: the web link goes through ingress, which

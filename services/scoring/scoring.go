@@ -10,9 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,6 +22,7 @@ import (
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/pkg/service"
 	"github.com/loanflow/loanflow/services/scoring/internal/policy"
 	"github.com/loanflow/loanflow/services/scoring/internal/profile"
 )
@@ -89,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s.policy.Store(pol)
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
-	go s.reloadOn(reloadCtx, cfg)
+	go service.ReloadOn(reloadCtx, cfg.Reload, func() { s.reload(cfg) })
 	health := &bus.Health{}
 	ops := cfg.Ops
 	if ops == nil {
@@ -120,30 +119,16 @@ type scorer struct {
 	log      *slog.Logger
 }
 
-// reloadOn reloads the policy file on every signal until ctx ends. A policy that does not load
-// is logged with its errors and the current one stays.
-func (s *scorer) reloadOn(ctx context.Context, cfg Config) {
-	reload := cfg.Reload
-	if reload == nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		reload = ch
+// reload loads the policy file again. A policy that does not load is logged with its errors
+// and the current one stays.
+func (s *scorer) reload(cfg Config) {
+	pol, err := cfg.policy()
+	if err != nil {
+		s.log.Error("policy reload failed; the current policy stays", "policy_version", s.policy.Load().Version(), "err", err)
+		return
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-reload:
-		}
-		pol, err := cfg.policy()
-		if err != nil {
-			s.log.Error("policy reload failed; the current policy stays", "policy_version", s.policy.Load().Version(), "err", err)
-			continue
-		}
-		old := s.policy.Swap(pol)
-		s.log.Info("policy reloaded", "policy_version", pol.Version(), "previous_version", old.Version())
-	}
+	old := s.policy.Swap(pol)
+	s.log.Info("policy reloaded", "policy_version", pol.Version(), "previous_version", old.Version())
 }
 
 // score decides one application. It is idempotent: the same event gives the same decision,

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,10 @@ func main() {
 		clients    = flag.String("clients", "deploy/demo/clients.csv", "client profiles to import")
 		goroutines = flag.Int("max-goroutine-growth", 100, "goroutines allowed above the start, once the load is over")
 		rssGrowth  = flag.Int("max-rss-growth-mib", 64, "resident memory allowed above the start, in MiB")
+		heapOut    = flag.String("heap-profile", "", "write a heap profile here when the load is over")
 	)
 	flag.Parse()
+	heapProfile = *heapOut
 	if err := run(*duration, *rate, *warmup, *clients, *goroutines, *rssGrowth); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
@@ -73,6 +76,11 @@ func run(duration time.Duration, rate float64, warmup time.Duration, clients str
 	st := load.Run(ctx, lc)
 	time.Sleep(2 * time.Second) // let the last answers' work (audit, deadline timers) settle
 	g1, rss1 := sample()
+	if heapProfile != "" {
+		if err := writeHeap(heapProfile); err != nil {
+			return err
+		}
+	}
 
 	fmt.Printf("applications: offered %d, sent %d, done %d (%d on the first call), failed %d, errors %d\n",
 		st.Offered, st.Sent, st.Done, st.DoneFirst, st.Failed, st.Errors)
@@ -100,6 +108,18 @@ func run(duration time.Duration, rate float64, warmup time.Duration, clients str
 	}
 	fmt.Println("soak: PASS")
 	return nil
+}
+
+// heapProfile, when set, is where the heap profile is written once the load is over.
+var heapProfile string
+
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 // sample returns the goroutine count and the resident memory after a collection that returns
