@@ -90,7 +90,9 @@ func Run(ctx context.Context, cfg Config) Stats {
 	if len(cfg.Phones) == 0 {
 		cfg.Phones = []string{"9001234567", "9330445040", "9161234567", "9037654321"}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight, MaxConnsPerHost: cfg.MaxInFlight}, Timeout: 30 * time.Second}
+	// Idle connections are closed before a server's usual 2-minute idle timeout closes them
+	// under a request (an EOF that is the client's race, not the server's fault).
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight, MaxConnsPerHost: cfg.MaxInFlight, IdleConnTimeout: 90 * time.Second}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	rec := &recorder{}
 	rec.stats.start = time.Now()
