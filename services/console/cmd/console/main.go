@@ -37,7 +37,7 @@ func hashPassword() int {
 	}
 	h, err := console.HashPassword(strings.TrimRight(line, "\r\n"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "console hash-password:", err)
+		fmt.Fprintf(os.Stderr, "console hash-password: %v\n", err)
 		return 2
 	}
 	fmt.Println(h)
