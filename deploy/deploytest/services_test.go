@@ -10,11 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +26,7 @@ import (
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/services/audit"
 	"github.com/loanflow/loanflow/services/console"
+	"github.com/loanflow/loanflow/services/console/consoletest"
 	"github.com/loanflow/loanflow/services/ingress"
 	"github.com/loanflow/loanflow/services/offers"
 	"github.com/loanflow/loanflow/services/scoring"
@@ -240,17 +239,17 @@ func underwrite(t *testing.T, consoleURL, ingressURL, token string) {
 		first <- a
 	}()
 
-	o := newOfficer(t, consoleURL)
-	o.signIn()
+	o := consoletest.New(t, consoleURL)
+	o.SignIn(officer, officerPassword)
 	waitUntil(t, "the referral on the queue", func() bool {
-		_, page := o.do("GET", "/queue?lang=en", nil)
+		_, page := o.Do("GET", "/queue?lang=en", nil)
 		return strings.Contains(page, searchID)
 	}, func() string { return "not on the queue page" })
 	page := "/cases/" + searchID
-	if resp, _ := o.post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?msg=taken" {
+	if resp, _ := o.Post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?msg=taken" {
 		t.Fatalf("take: %d to %q, want %s?msg=taken", resp.StatusCode, resp.Header.Get("Location"), page)
 	}
-	resp, _ := o.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"},
+	resp, _ := o.Post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"},
 		"amount": {"2 000 000"}, "comment": {"Доход подтверждён"}})
 	if got := resp.Header.Get("Location"); got != page+"?msg=decided" {
 		t.Fatalf("decide: %d to %q, want %s?msg=decided", resp.StatusCode, got, page)
@@ -282,16 +281,16 @@ func underwrite(t *testing.T, consoleURL, ingressURL, token string) {
 
 	// The console reads all three from AUDIT, which trails LOANS by the audit's batch.
 	waitUntil(t, "the timeline with the officer's decision", func() bool {
-		_, page := o.do("GET", "/applications/"+searchID+"?lang=en", nil)
+		_, page := o.Do("GET", "/applications/"+searchID+"?lang=en", nil)
 		return strings.Count(page, `class="event"`) >= 5 && strings.Contains(page, officer)
-	}, func() string { _, page := o.do("GET", "/applications/"+searchID+"?lang=en", nil); return page })
-	if _, page := o.post("/search", "/search", url.Values{"q": {referredPhone}}); !strings.Contains(page, searchID) || strings.Contains(page, referredPhone) {
+	}, func() string { _, page := o.Do("GET", "/applications/"+searchID+"?lang=en", nil); return page })
+	if _, page := o.Post("/search", "/search", url.Values{"q": {referredPhone}}); !strings.Contains(page, searchID) || strings.Contains(page, referredPhone) {
 		t.Errorf("phone search: the application not found, or the phone shown:\n%s", page)
 	}
 	waitUntil(t, "the dashboard to count both applications", func() bool {
-		_, page := o.do("GET", "/dashboard?lang=en", nil)
+		_, page := o.Do("GET", "/dashboard?lang=en", nil)
 		return strings.Contains(page, `id="dash-received">2<`) && strings.Contains(page, `id="dash-referred">1<`)
-	}, func() string { _, page := o.do("GET", "/dashboard?lang=en", nil); return page })
+	}, func() string { _, page := o.Do("GET", "/dashboard?lang=en", nil); return page })
 }
 
 type answerError struct {
@@ -300,66 +299,6 @@ type answerError struct {
 }
 
 func (e *answerError) Error() string { return http.StatusText(e.status) + ": " + e.body }
-
-// officerClient is a browser-like client of the console: cookies kept, redirects not followed.
-type officerClient struct {
-	t    *testing.T
-	base string
-	hc   *http.Client
-}
-
-func newOfficer(t *testing.T, base string) *officerClient {
-	jar, _ := cookiejar.New(nil)
-	return &officerClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (o *officerClient) do(method, path string, form url.Values) (*http.Response, string) {
-	o.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, o.base+path, body)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := o.hc.Do(req)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// post sends a form with the anti-forgery token of page.
-func (o *officerClient) post(page, path string, form url.Values) (*http.Response, string) {
-	o.t.Helper()
-	resp, body := o.do("GET", page, nil)
-	m := csrfField.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		o.t.Fatalf("GET %s: %d, no csrf token", page, resp.StatusCode)
-	}
-	if form == nil {
-		form = url.Values{}
-	}
-	form.Set("csrf", m[1])
-	return o.do("POST", path, form)
-}
-
-func (o *officerClient) signIn() {
-	o.t.Helper()
-	resp, _ := o.post("/signin", "/signin", url.Values{"login": {officer}, "password": {officerPassword}, "next": {"/queue"}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/queue" {
-		o.t.Fatalf("sign in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-}
 
 func errStrings(m map[string]error) []string {
 	var out []string

@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +24,7 @@ import (
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
+	"github.com/loanflow/loanflow/services/console/consoletest"
 	"github.com/loanflow/loanflow/services/console/internal/underwriting"
 )
 
@@ -247,73 +245,8 @@ func takenBeforeDecided(t testing.TB, js jetstream.JetStream, id, officer string
 	}
 }
 
-// client is a browser-like HTTP client: cookies kept, redirects not followed.
-type client struct {
-	t    testing.TB
-	base string
-	hc   *http.Client
-}
-
-func newClient(t testing.TB, base string) *client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	return &client{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (c *client) do(method, path string, form url.Values) (*http.Response, string) {
-	c.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// token is the anti-forgery token of the page at path.
-func (c *client) token(path string) string {
-	c.t.Helper()
-	resp, body := c.do("GET", path, nil)
-	m := csrfField.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		c.t.Fatalf("GET %s: %d, no csrf token", path, resp.StatusCode)
-	}
-	return m[1]
-}
-
-func (c *client) signIn(login string) {
-	c.t.Helper()
-	tok := c.token("/signin")
-	resp, _ := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {login}, "password": {testPassword}, "next": {"/queue"}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/queue" {
-		c.t.Fatalf("sign in as %s: %d to %q", login, resp.StatusCode, resp.Header.Get("Location"))
-	}
-}
-
-// post sends a form with the page's token and returns the response.
-func (c *client) post(page, path string, form url.Values) (*http.Response, string) {
-	c.t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	form.Set("csrf", c.token(page))
-	return c.do("POST", path, form)
-}
+// newClient is a browser-like client of the console under test.
+func newClient(t testing.TB, base string) *consoletest.Client { return consoletest.New(t, base) }
 
 func TestOfficerTakesAndApproves(t *testing.T) {
 	e := startConsole(t, natstest.Start(t).ClientURL())
@@ -322,13 +255,13 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
 
 	officer := newClient(t, e.url)
-	officer.signIn("ivanova")
+	officer.SignIn("ivanova", testPassword)
 	natstest.WaitFor(t, "the case on the queue page", func() bool {
-		_, body := officer.do("GET", "/queue", nil)
+		_, body := officer.Do("GET", "/queue", nil)
 		return strings.Contains(body, ev.SearchID)
 	})
 	page := "/cases/" + ev.SearchID
-	_, body := officer.do("GET", page, nil)
+	_, body := officer.Do("GET", page, nil)
 	for _, want := range []string{"93******40", "REFER_LARGE_AMOUNT", "id=\"take\"", "2\u00a0500\u00a0000,00\u00a0₽"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("case page lacks %q", want)
@@ -337,7 +270,7 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	if strings.Contains(body, "9330445040") {
 		t.Error("case page shows the phone in clear")
 	}
-	resp, _ := officer.post(page, page+"/take", nil)
+	resp, _ := officer.Post(page, page+"/take", nil)
 	if got, want := resp.Header.Get("Location"), page+"?msg=taken"; resp.StatusCode != http.StatusSeeOther || got != want {
 		t.Fatalf("take: %d to %q, want 303 to %q", resp.StatusCode, got, want)
 	}
@@ -349,21 +282,21 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	}
 	// Another officer sees it taken and cannot take or decide it.
 	other := newClient(t, e.url)
-	other.signIn("petrov")
-	resp, _ = other.post(page, page+"/take", nil)
+	other.SignIn("petrov", testPassword)
+	resp, _ = other.Post(page, page+"/take", nil)
 	if got, want := resp.Header.Get("Location"), page+"?err=taken"; got != want {
 		t.Errorf("second take: to %q, want %q", got, want)
 	}
-	resp, _ = other.post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"нет"}})
+	resp, _ = other.Post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"нет"}})
 	if got, want := resp.Header.Get("Location"), page+"?err=taken"; got != want {
 		t.Errorf("second officer's decision: to %q, want %q", got, want)
 	}
 	// Out of bounds, then right.
-	resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 500 000,01"}, "comment": {"x"}})
+	resp, _ = officer.Post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 500 000,01"}, "comment": {"x"}})
 	if got, want := resp.Header.Get("Location"), page+"?err=amount"; got != want {
 		t.Errorf("out of bounds: to %q, want %q", got, want)
 	}
-	resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
+	resp, _ = officer.Post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
 	if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
 		t.Fatalf("decide: to %q, want %q", got, want)
 	}
@@ -380,7 +313,7 @@ func TestOfficerTakesAndApproves(t *testing.T) {
 	}
 	natstest.WaitFor(t, "the case to be announced", func() bool { c, _ := getCase(t, e.kv, ev.SearchID); return c.Announced })
 	takenBeforeDecided(t, e.js, ev.SearchID, "ivanova")
-	_, body = other.do("GET", page, nil)
+	_, body = other.Do("GET", page, nil)
 	if !strings.Contains(body, `id="decided-by">ivanova`) {
 		t.Error("the case page does not show who decided")
 	}
@@ -432,12 +365,12 @@ func TestTakeWhosePublishFailed(t *testing.T) {
 		natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
 	}
 	officer := newClient(t, e.url)
-	officer.signIn("ivanova")
+	officer.SignIn("ivanova", testPassword)
 
 	restore := refuseTaken(t, e.js)
 	for _, ev := range []events.ApplicationReferred{retried, decided, fellBack} {
 		page := "/cases/" + ev.SearchID
-		resp, _ := officer.post(page, page+"/take", nil)
+		resp, _ := officer.Post(page, page+"/take", nil)
 		if got, want := resp.Header.Get("Location"), page+"?msg=taken_pending"; got != want {
 			t.Fatalf("take with the stream refusing: to %q, want %q", got, want)
 		}
@@ -445,7 +378,7 @@ func TestTakeWhosePublishFailed(t *testing.T) {
 		if c.State != underwriting.StateTaken || c.TakenBy != "ivanova" || c.TakeAnnounced {
 			t.Errorf("case after a take whose publish failed: state %s by %q, announced %v", c.State, c.TakenBy, c.TakeAnnounced)
 		}
-		_, body := officer.do("GET", page+"?msg=taken_pending", nil)
+		_, body := officer.Do("GET", page+"?msg=taken_pending", nil)
 		for _, want := range []string{`id="take-again"`, `id="decide-form"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("case page lacks %s", want)
@@ -457,9 +390,9 @@ func TestTakeWhosePublishFailed(t *testing.T) {
 	}
 	// Another officer still cannot take it.
 	other := newClient(t, e.url)
-	other.signIn("petrov")
+	other.SignIn("petrov", testPassword)
 	page := "/cases/" + retried.SearchID
-	if resp, _ := other.post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?err=taken" {
+	if resp, _ := other.Post(page, page+"/take", nil); resp.Header.Get("Location") != page+"?err=taken" {
 		t.Errorf("second take: to %q", resp.Header.Get("Location"))
 	}
 	restore()
@@ -471,18 +404,18 @@ func TestTakeWhosePublishFailed(t *testing.T) {
 
 	t.Run("taken again", func(t *testing.T) {
 		page := "/cases/" + retried.SearchID
-		resp, _ := officer.post(page, page+"/take", nil)
+		resp, _ := officer.Post(page, page+"/take", nil)
 		if got, want := resp.Header.Get("Location"), page+"?msg=taken"; got != want {
 			t.Fatalf("take again: to %q, want %q", got, want)
 		}
 		if c, _ := getCase(t, e.kv, retried.SearchID); !c.TakeAnnounced {
 			t.Error("the take is not recorded as announced")
 		}
-		_, body := officer.do("GET", page, nil)
+		_, body := officer.Do("GET", page, nil)
 		if strings.Contains(body, `id="take-again"`) {
 			t.Error("the case page still offers to take again")
 		}
-		resp, _ = officer.post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"Доход не подтверждён"}})
+		resp, _ = officer.Post(page, page+"/decide", url.Values{"verdict": {"reject"}, "comment": {"Доход не подтверждён"}})
 		if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
 			t.Fatalf("decide: to %q, want %q", got, want)
 		}
@@ -490,7 +423,7 @@ func TestTakeWhosePublishFailed(t *testing.T) {
 	})
 	t.Run("decided", func(t *testing.T) {
 		page := "/cases/" + decided.SearchID
-		resp, _ := officer.post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
+		resp, _ := officer.Post(page, page+"/decide", url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"2 000 000"}, "comment": {"Подтверждён доход"}})
 		if got, want := resp.Header.Get("Location"), page+"?msg=decided"; got != want {
 			t.Fatalf("decide: to %q, want %q", got, want)
 		}

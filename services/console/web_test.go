@@ -26,17 +26,17 @@ func TestAuth(t *testing.T) {
 	t.Run("unauthenticated gets the sign-in page", func(t *testing.T) {
 		c := newClient(t, e.url)
 		for _, path := range []string{"/queue", page, "/dashboard", "/search", "/applications/" + ev.SearchID, "/"} {
-			resp, _ := c.do("GET", path, nil)
+			resp, _ := c.Do("GET", path, nil)
 			loc := resp.Header.Get("Location")
 			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?next=") {
 				t.Errorf("GET %s: %d to %q, want 303 to the sign-in page", path, resp.StatusCode, loc)
 			}
 		}
-		resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {"x"}})
+		resp, _ := c.Do("POST", page+"/take", url.Values{"csrf": {"x"}})
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
 			t.Errorf("POST take: %d to %q", resp.StatusCode, loc)
 		}
-		resp, body := c.do("GET", "/signin?next=%2Fdashboard", nil)
+		resp, body := c.Do("GET", "/signin?next=%2Fdashboard", nil)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="password"`) || !strings.Contains(body, `value="/dashboard"`) {
 			t.Errorf("sign-in page: %d", resp.StatusCode)
 		}
@@ -44,12 +44,12 @@ func TestAuth(t *testing.T) {
 
 	t.Run("wrong password is refused and logged", func(t *testing.T) {
 		c := newClient(t, e.url)
-		tok := c.token("/signin")
-		resp, body := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {"wrong password"}})
+		tok := c.Token("/signin")
+		resp, body := c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {"wrong password"}})
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Неверный логин или пароль") {
 			t.Errorf("wrong password: %d", resp.StatusCode)
 		}
-		resp, _ = c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"9330445040"}, "password": {testPassword}})
+		resp, _ = c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"9330445040"}, "password": {testPassword}})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("unknown login: %d", resp.StatusCode)
 		}
@@ -60,14 +60,14 @@ func TestAuth(t *testing.T) {
 		if strings.Contains(logs, "9330445040") || strings.Contains(logs, "wrong password") {
 			t.Error("the log holds what was typed: a phone number or the password")
 		}
-		if resp, _ := c.do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
+		if resp, _ := c.Do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("after a refused sign-in, /queue answers %d", resp.StatusCode)
 		}
 	})
 
 	t.Run("sign-in form without its token is refused", func(t *testing.T) {
 		c := newClient(t, e.url)
-		resp, _ := c.do("POST", "/signin", url.Values{"login": {"ivanova"}, "password": {testPassword}})
+		resp, _ := c.Do("POST", "/signin", url.Values{"login": {"ivanova"}, "password": {testPassword}})
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("sign-in without token: %d, want 403", resp.StatusCode)
 		}
@@ -75,26 +75,26 @@ func TestAuth(t *testing.T) {
 
 	t.Run("forged form is refused and logged", func(t *testing.T) {
 		c := newClient(t, e.url)
-		c.signIn("ivanova")
+		c.SignIn("ivanova", testPassword)
 		for _, tok := range []string{"", "forged", strings.Repeat("0", 64)} {
-			resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {tok}})
+			resp, _ := c.Do("POST", page+"/take", url.Values{"csrf": {tok}})
 			if resp.StatusCode != http.StatusForbidden {
 				t.Errorf("token %q: %d, want 403", tok, resp.StatusCode)
 			}
 		}
 		// A token of another session does not do either.
 		other := newClient(t, e.url)
-		other.signIn("petrov")
-		resp, _ := c.do("POST", page+"/take", url.Values{"csrf": {other.token(page)}})
+		other.SignIn("petrov", testPassword)
+		resp, _ := c.Do("POST", page+"/take", url.Values{"csrf": {other.Token(page)}})
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("another session's token: %d, want 403", resp.StatusCode)
 		}
 		// Cross-origin, even with the right token.
-		form := url.Values{"csrf": {c.token(page)}}
+		form := url.Values{"csrf": {c.Token(page)}}
 		req, _ := http.NewRequest("POST", e.url+page+"/take", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		resp, err := c.hc.Do(req)
+		resp, err := c.HTTP().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,13 +112,13 @@ func TestAuth(t *testing.T) {
 
 	t.Run("auditor reads but cannot act", func(t *testing.T) {
 		c := newClient(t, e.url)
-		c.signIn("auditor")
-		resp, body := c.do("GET", page, nil)
+		c.SignIn("auditor", testPassword)
+		resp, body := c.Do("GET", page, nil)
 		if resp.StatusCode != http.StatusOK || strings.Contains(body, `id="take"`) || !strings.Contains(body, "только просмотр") {
 			t.Errorf("auditor's case page: %d", resp.StatusCode)
 		}
 		for _, action := range []string{"/take", "/decide"} {
-			resp, _ := c.post(page, page+action, url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"100000"}, "comment": {"x"}})
+			resp, _ := c.Post(page, page+action, url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"100000"}, "comment": {"x"}})
 			if resp.StatusCode != http.StatusForbidden {
 				t.Errorf("auditor %s: %d, want 403", action, resp.StatusCode)
 			}
@@ -130,23 +130,23 @@ func TestAuth(t *testing.T) {
 
 	t.Run("sign out ends the session", func(t *testing.T) {
 		c := newClient(t, e.url)
-		c.signIn("ivanova")
+		c.SignIn("ivanova", testPassword)
 		u, _ := url.Parse(e.url)
-		saved := c.hc.Jar.Cookies(u)
-		resp, _ := c.post("/queue", "/signout", nil)
+		saved := c.HTTP().Jar.Cookies(u)
+		resp, _ := c.Post("/queue", "/signout", nil)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
 			t.Fatalf("sign out: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		c.hc.Jar.SetCookies(u, saved) // the old cookie, replayed
-		if resp, _ := c.do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
+		c.HTTP().Jar.SetCookies(u, saved) // the old cookie, replayed
+		if resp, _ := c.Do("GET", "/queue", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Errorf("the signed-out session still works: %d", resp.StatusCode)
 		}
 	})
 
 	t.Run("session cookie flags", func(t *testing.T) {
 		c := newClient(t, e.url)
-		tok := c.token("/signin")
-		resp, _ := c.do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
+		tok := c.Token("/signin")
+		resp, _ := c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
 		var found bool
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "lf_session" {
@@ -163,16 +163,16 @@ func TestAuth(t *testing.T) {
 
 	t.Run("language switch", func(t *testing.T) {
 		c := newClient(t, e.url)
-		c.signIn("ivanova")
-		_, body := c.do("GET", "/queue?lang=en", nil)
+		c.SignIn("ivanova", testPassword)
+		_, body := c.Do("GET", "/queue?lang=en", nil)
 		if !strings.Contains(body, "Underwriting queue") {
 			t.Error("?lang=en does not switch to English")
 		}
-		_, body = c.do("GET", "/queue", nil)
+		_, body = c.Do("GET", "/queue", nil)
 		if !strings.Contains(body, "Underwriting queue") {
 			t.Error("the language is not remembered")
 		}
-		_, body = c.do("GET", "/queue?lang=ru", nil)
+		_, body = c.Do("GET", "/queue?lang=ru", nil)
 		if !strings.Contains(body, "Очередь андеррайтинга") {
 			t.Error("?lang=ru does not switch back")
 		}
@@ -262,11 +262,11 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 	// The referral the queue reads, on LOANS.
 	publishReferral(t, e.js, ev)
 	c := newClient(t, e.url)
-	c.signIn("ivanova")
+	c.SignIn("ivanova", testPassword)
 
 	t.Run("search by phone", func(t *testing.T) {
 		for _, q := range []string{"9330445040", "+7 (933) 044-50-40", "89330445040"} {
-			resp, body := c.post("/search", "/search", url.Values{"q": {q}})
+			resp, body := c.Post("/search", "/search", url.Values{"q": {q}})
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, ev.SearchID) || strings.Contains(body, other.SearchID) {
 				t.Errorf("search %q: %d; want only %s", q, resp.StatusCode, ev.SearchID)
 			}
@@ -274,14 +274,14 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 				t.Errorf("search %q: the page shows the phone", q)
 			}
 		}
-		_, body := c.post("/search", "/search", url.Values{"q": {"9000000000"}})
+		_, body := c.Post("/search", "/search", url.Values{"q": {"9000000000"}})
 		if !strings.Contains(body, `id="no-hits"`) {
 			t.Error("an unknown phone finds something")
 		}
 	})
 
 	t.Run("search by search_id", func(t *testing.T) {
-		resp, _ := c.post("/search", "/search", url.Values{"q": {ev.SearchID}})
+		resp, _ := c.Post("/search", "/search", url.Values{"q": {ev.SearchID}})
 		if got, want := resp.Header.Get("Location"), "/applications/"+ev.SearchID; got != want {
 			t.Errorf("search by id: to %q, want %q", got, want)
 		}
@@ -289,12 +289,12 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 
 	t.Run("timeline", func(t *testing.T) {
 		natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
-		resp, body := c.do("GET", "/applications/"+ev.SearchID, nil)
+		resp, body := c.Do("GET", "/applications/"+ev.SearchID, nil)
 		if resp.StatusCode != http.StatusOK || strings.Count(body, `class="event"`) != 2 ||
 			!strings.Contains(body, "заявка получена") || !strings.Contains(body, "REFER_LARGE_AMOUNT") || !strings.Contains(body, `id="case-link"`) {
 			t.Errorf("timeline: %d\n%s", resp.StatusCode, body)
 		}
-		if resp, _ := c.do("GET", "/applications/00000000-0000-4000-8000-00000000dead", nil); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := c.Do("GET", "/applications/00000000-0000-4000-8000-00000000dead", nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("timeline of nothing: %d, want 404", resp.StatusCode)
 		}
 	})
@@ -304,10 +304,10 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 		audited(t, e, events.TypeApplicationReceived, ev.SearchID, received)
 		audited(t, e, events.TypeDecisionMade, ev.SearchID, events.DecisionMade{SearchID: ev.SearchID, ProductType: "loan", Decision: "has_approve", DecidedAt: received.ReceivedAt.Add(100 * time.Millisecond)})
 		natstest.WaitFor(t, "the dashboard to count it", func() bool {
-			_, body := c.do("GET", "/dashboard", nil)
+			_, body := c.Do("GET", "/dashboard", nil)
 			return strings.Contains(body, `id="dash-received">1<`) && strings.Contains(body, `id="dash-sync">100.0%<`)
 		})
-		_, body := c.do("GET", "/dashboard?fragment=1", nil)
+		_, body := c.Do("GET", "/dashboard?fragment=1", nil)
 		if !strings.Contains(body, "<svg") || strings.Contains(body, "<html") {
 			t.Error("the dashboard fragment is not the charts alone")
 		}
