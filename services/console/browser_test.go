@@ -1,10 +1,8 @@
 package console
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,86 +12,18 @@ import (
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
-
 	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/services/console/consoletest/browsertest"
 )
-
-// chromiumPath finds Debian's chromium (make chromium installs it). Missing, the browser test
-// fails under CI, where the Makefile has installed it, and is skipped on a developer's
-// machine that has not run make chromium.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("LOANFLOW_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is missing: make chromium installs Debian's chromium (make test runs it first)")
-	}
-	t.Skip("chromium is missing: run make chromium (apt-get install chromium)")
-	return ""
-}
-
-// artifactsDir is where the browser test leaves its screenshots: LOANFLOW_ARTIFACTS_DIR, or
-// services/console/testdata/artifacts (git-ignored).
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("LOANFLOW_ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join("testdata", "artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs(dir)
-	return abs
-}
-
-// browser starts a headless chromium as this machine needs it: no sandbox (root), no GPU, no
-// background networking (the network is closed), a fresh profile. The context returned bounds
-// the test's browser steps.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Headless,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first call starts the browser and must not have a timeout: it would stop the browser.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // TestBrowserUnderwriting is the officer's whole path in a real browser: the queue asks for a
 // sign-in, the referred application shows up on the live queue, the officer takes it and
 // approves it within the bounds, and the decision goes out as loan.underwriting.decided.v1.
 // Screenshots of the case and of the dashboard are saved as artifacts.
 func TestBrowserUnderwriting(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	e := startConsole(t, natstest.Start(t).ClientURL())
-	out := artifactsDir(t)
+	out := browsertest.Artifacts(t)
 	text := func(sel chromedp.CSS) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(sel))

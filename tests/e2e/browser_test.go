@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/services/console/consoletest/browsertest"
 )
 
 // The officer account start() configures.
@@ -24,74 +23,6 @@ const (
 	officerPassword = "e2e-officer-password"
 )
 
-// chromiumPath finds Debian's chromium (make chromium installs it). Missing, the browser test
-// fails under CI, where the Makefile has installed it, and is skipped on a developer's
-// machine that has not run make chromium.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("LOANFLOW_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is missing: make chromium installs Debian's chromium (make test runs it first)")
-	}
-	t.Skip("chromium is missing: run make chromium (apt-get install chromium)")
-	return ""
-}
-
-// artifactsDir is where the browser test leaves its screenshots: LOANFLOW_ARTIFACTS_DIR, or
-// tests/e2e/testdata/artifacts (git-ignored).
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("LOANFLOW_ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join("testdata", "artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs(dir)
-	return abs
-}
-
-// browser starts a headless chromium as this machine needs it: no sandbox (root), no GPU, no
-// background networking, a fresh profile. The context returned bounds the test's browser
-// steps.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Headless,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first call starts the browser and must not have a timeout: it would stop the browser.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestBrowserUnderwritingThroughTheAllInOne is the path, whole: Yandex posts a loan the
 // policy refers and is told pending; an officer signs in to the all-in-one's console in
 // headless Chromium, takes the case from the live queue and approves it full_approved for
@@ -99,10 +30,10 @@ func browser(t *testing.T) context.Context {
 // take and the decision with the officer's identity; the console's timeline shows them and its
 // dashboard counts the application. A dashboard screenshot is saved as an artifact.
 func TestBrowserUnderwritingThroughTheAllInOne(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	s := start(t, options{budget: 200 * time.Millisecond})
 	consoleURL := "http://" + s.sys.ConsoleAddr()
-	out := artifactsDir(t)
+	out := browsertest.Artifacts(t)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
