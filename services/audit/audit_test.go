@@ -308,35 +308,49 @@ func TestVerifyCatchesATruncatedTail(t *testing.T) {
 }
 
 func TestRedeliveredEventIsRecordedOnce(t *testing.T) {
-	srv := natstest.Start(t)
-	runAudit(t, srv.ClientURL())
-	_, js, _ := bus.Connect(srv.ClientURL(), "test", quiet)
-	ctx := context.Background()
-	recordEvents(t, js, "r", 3)
+	// The writer remembers the sources of its latest 2×MaxAckPending records; events further
+	// back are looked up among their application's records.
+	recentWindow := 2 * natstest.Settings("").AuditRetry().MaxAckPending
+	for _, tc := range []struct {
+		name   string
+		events int
+	}{
+		{"remembered", 3},
+		{"older than the writer remembers", recentWindow + 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			runAudit(t, srv.ClientURL())
+			_, js, _ := bus.Connect(srv.ClientURL(), "test", quiet)
+			ctx := context.Background()
+			recordEvents(t, js, "r", tc.events)
 
-	// Shrink JetStream's own duplicate window so that only the audit's own bookkeeping can
-	// recognise the redeliveries, then make the consumer deliver everything again.
-	s, _ := js.Stream(ctx, topology.StreamAudit)
-	cfg := s.CachedInfo().Config
-	cfg.Duplicates = 200 * time.Millisecond
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := js.DeleteConsumer(ctx, topology.StreamLoans, topology.ConsumerAudit); err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerAudit, natstest.Settings("").AuditRetry()); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, js, events.TypeApplicationReceived, "r-new", events.ApplicationReceived{SearchID: "r-new"})
-	natstest.WaitFor(t, "the new event", func() bool { return auditCount(t, js) >= 4 })
-	time.Sleep(300 * time.Millisecond) // room for wrong duplicates to show
-	if got := auditCount(t, js); got != 4 {
-		t.Errorf("audit records = %d, want 4: redelivered events were recorded again", got)
-	}
-	if _, err := audit.Verify(ctx, js, audit.VerifyOptions{PublicKey: publicKey(t)}); err != nil {
-		t.Errorf("chain: %v", err)
+			// Shrink JetStream's own duplicate window so that only the audit's own bookkeeping
+			// can recognise the redeliveries, then make the consumer deliver everything again.
+			s, _ := js.Stream(ctx, topology.StreamAudit)
+			cfg := s.CachedInfo().Config
+			cfg.Duplicates = 200 * time.Millisecond
+			if _, err := js.UpdateStream(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if err := js.DeleteConsumer(ctx, topology.StreamLoans, topology.ConsumerAudit); err != nil {
+				t.Fatal(err)
+			}
+			if err := bus.EnsureConsumer(ctx, js, topology.ConsumerAudit, natstest.Settings("").AuditRetry()); err != nil {
+				t.Fatal(err)
+			}
+			publish(t, js, events.TypeApplicationReceived, "r-new", events.ApplicationReceived{SearchID: "r-new"})
+			want := uint64(tc.events + 1)
+			natstest.WaitFor(t, "the new event", func() bool { return auditCount(t, js) >= want })
+			time.Sleep(300 * time.Millisecond) // room for wrong duplicates to show
+			if got := auditCount(t, js); got != want {
+				t.Errorf("audit records = %d, want %d: redelivered events were recorded again", got, want)
+			}
+			if _, err := audit.Verify(ctx, js, audit.VerifyOptions{PublicKey: publicKey(t)}); err != nil {
+				t.Errorf("chain: %v", err)
+			}
+		})
 	}
 }
 

@@ -51,6 +51,12 @@ type writer struct {
 	// recent holds the LOANS sequences of the latest records: an event redelivered after its
 	// record was stored (a lost ack, a restart) is recognised and not recorded twice.
 	recent *seqSet
+	// highest is the highest LOANS sequence recorded. An event at or below it arrives out of
+	// order (a redelivery, a recreated consumer): when recent has forgotten it, the records of
+	// its application are read to tell whether it was recorded.
+	highest uint64
+	// stream is the AUDIT stream, as resync last looked it up.
+	stream jetstream.Stream
 
 	checkpointedSeq uint64
 	checkpointedAt  time.Time
@@ -93,20 +99,17 @@ type event struct {
 func (w *writer) record(ctx context.Context, msgs []event) {
 	slices.SortFunc(msgs, func(a, b event) int { return compareSeq(a.seq, b.seq) })
 	for attempt := 0; ; attempt++ {
-		var todo []event
-		for _, m := range msgs {
-			if w.recent.has(m.seq) {
-				_ = m.Ack() // recorded before: a redelivery
-				continue
-			}
-			todo = append(todo, m)
-		}
-		if len(todo) == 0 {
+		todo, err := w.unrecorded(ctx, msgs)
+		if err == nil && len(todo) == 0 {
 			return
 		}
-		stored, err := w.append(ctx, todo)
+		stored := 0
+		if err == nil {
+			stored, err = w.append(ctx, todo)
+		}
 		for _, m := range todo[:stored] {
 			w.recent.add(m.seq)
+			w.highest = max(w.highest, m.seq)
 			if aerr := m.Ack(); aerr != nil {
 				w.log.Warn("audit ack", "err", aerr)
 			}
@@ -114,8 +117,10 @@ func (w *writer) record(ctx context.Context, msgs []event) {
 		if err == nil {
 			return
 		}
-		w.log.Error("audit append failed, retrying", "stored", stored, "pending", len(todo)-stored, "attempt", attempt+1, "err", err)
-		msgs = todo[stored:]
+		if todo != nil {
+			msgs = todo[stored:]
+		}
+		w.log.Error("audit append failed, retrying", "stored", stored, "pending", len(msgs), "attempt", attempt+1, "err", err)
 		for _, m := range msgs {
 			_ = m.InProgress() // keep them ours while we retry
 		}
@@ -125,6 +130,52 @@ func (w *writer) record(ctx context.Context, msgs []event) {
 		if !sleep(ctx, w.delay(attempt)) {
 			return // shutting down: the rest is redelivered to the next writer
 		}
+	}
+}
+
+// unrecorded acks the events of msgs whose records are stored already and returns the rest.
+func (w *writer) unrecorded(ctx context.Context, msgs []event) ([]event, error) {
+	todo := make([]event, 0, len(msgs))
+	for _, m := range msgs {
+		done := w.recent.has(m.seq)
+		if !done && m.seq <= w.highest {
+			var err error
+			if done, err = w.isRecorded(ctx, m); err != nil {
+				return nil, fmt.Errorf("look up LOANS %d: %w", m.seq, err)
+			}
+			if done {
+				w.recent.add(m.seq)
+			}
+		}
+		if done {
+			_ = m.Ack() // recorded before: a redelivery
+			continue
+		}
+		todo = append(todo, m)
+	}
+	return todo, nil
+}
+
+// isRecorded reads the records of m's application (a handful: one per event) for one of m.
+// JetStream's duplicate window is not enough on its own: it lasts two minutes, a redelivery
+// can come later, and in a cluster chaos run (acks lost with a killed consumer leader) seven
+// redeliveries 30 s late were stored again as new records.
+func (w *writer) isRecorded(ctx context.Context, m event) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	subject := topology.AuditSubject(subjectToken(m.Headers().Get(events.HeaderSearchID)))
+	for seq := uint64(1); ; {
+		raw, err := w.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if rec, err := chain.ParseRecord(raw.Data); err == nil && rec.SourceSeq == m.seq {
+			return true, nil
+		}
+		seq = raw.Sequence + 1
 	}
 }
 
@@ -236,9 +287,12 @@ func (w *writer) resync(ctx context.Context) error {
 		sources = append(sources, rec.SourceSeq)
 	}
 	w.recent.reset()
+	w.highest = 0
 	for i := len(sources) - 1; i >= 0; i-- {
 		w.recent.add(sources[i])
+		w.highest = max(w.highest, sources[i])
 	}
+	w.stream = s
 	w.head.Store(headSeq)
 	c, err := chain.NewChain(headSeq, headHash)
 	if err != nil {
