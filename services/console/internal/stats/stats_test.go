@@ -2,6 +2,7 @@ package stats
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -31,17 +32,23 @@ func TestSummarise(t *testing.T) {
 	a.Decided("old", "loan", "has_approve", now.Add(-2*time.Hour))
 
 	s := a.Summarise(now)
+	if got, want := s.From, now.Add(-59*time.Minute); !got.Equal(want) {
+		t.Errorf("from = %v, want %v (the window's oldest minute)", got, want)
+	}
 	if got, want := s.Received, 13; got != want {
 		t.Errorf("received = %d, want %d", got, want)
 	}
-	if got, want := s.PerMinute[30], 11; got != want {
-		t.Errorf("minute 30 = %d, want %d", got, want)
+	if got, want := s.PerMinute[29], 11; got != want { // 9:30
+		t.Errorf("minute 9:30 = %d, want %d", got, want)
 	}
-	if got, want := s.PerMinute[55], 1; got != want {
-		t.Errorf("minute 55 = %d, want %d", got, want)
+	if got, want := s.PerMinute[54], 1; got != want { // 9:55
+		t.Errorf("minute 9:55 = %d, want %d", got, want)
 	}
-	if got, want := s.FailedPerMinute[57], 1; got != want {
-		t.Errorf("failures at minute 57 = %d, want %d", got, want)
+	if got, want := s.PerMinute[58], 1; got != want { // 9:59: "fresh", at 9:59:59.9
+		t.Errorf("minute 9:59 = %d, want %d", got, want)
+	}
+	if got, want := s.FailedPerMinute[56], 1; got != want { // 9:57
+		t.Errorf("failures at 9:57 = %d, want %d", got, want)
 	}
 	// Eligible: 10 loans + card + failed (fresh is not); decided in time: 80, 160, 240 ms.
 	if s.SyncDecided != 3 || s.SyncEligible != 12 {
@@ -51,13 +58,9 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("share = %v, want %v", got, want)
 	}
 	// First answers: 80,160,240 then 9 times the budget.
-	if got, want := s.FirstAnswer, (Percentiles{N: 12, P50: 250 * time.Millisecond, P90: 250 * time.Millisecond, P99: 250 * time.Millisecond}); got != want {
-		t.Errorf("first answer = %+v, want %+v", got, want)
-	}
+	checkPercentiles(t, "first answer", s.FirstAnswer, Percentiles{N: 12, P50: 250 * time.Millisecond, P90: 250 * time.Millisecond, P99: 250 * time.Millisecond})
 	// Done: 80..800 ms and 90 s.
-	if got, want := s.TimeToDone, (Percentiles{N: 11, P50: 480 * time.Millisecond, P90: 800 * time.Millisecond, P99: 90 * time.Second}); got != want {
-		t.Errorf("time to done = %+v, want %+v", got, want)
-	}
+	checkPercentiles(t, "time to done", s.TimeToDone, Percentiles{N: 11, P50: 480 * time.Millisecond, P90: 800 * time.Millisecond, P99: 90 * time.Second})
 	if got, want := fmt.Sprint(s.Products), "[{credit_card 0 1} {loan 10 0}]"; got != want {
 		t.Errorf("products = %s, want %s", got, want)
 	}
@@ -68,12 +71,71 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("underwriting = %d referred, %d officer, %d fallback", s.Referred, s.ByOfficer, s.ByFallback)
 	}
 
-	a.Prune(now)
-	if _, ok := a.apps["old"]; ok {
-		t.Error("prune kept an application older than the window")
+	// An hour later everything has left the window.
+	later := now.Add(Window + time.Minute)
+	a.Prune(later)
+	if s := a.Summarise(later); s.Received != 0 || len(s.Products) != 0 || s.TimeToDone.N != 0 {
+		t.Errorf("an hour later: %+v, want an empty window", s)
 	}
-	if got, want := len(a.decisions), 11; got != want {
-		t.Errorf("decisions kept = %d, want %d", got, want)
+	if len(a.open) != 0 || len(a.closed) != 0 {
+		t.Errorf("prune kept %d open and %d closed applications", len(a.open), len(a.closed))
+	}
+}
+
+// checkPercentiles allows the histogram's resolution: 1.6% of the value.
+func checkPercentiles(t *testing.T, what string, got, want Percentiles) {
+	t.Helper()
+	near := func(g, w time.Duration) bool { return math.Abs(float64(g-w)) <= 0.016*float64(w) }
+	if got.N != want.N || !near(got.P50, want.P50) || !near(got.P90, want.P90) || !near(got.P99, want.P99) {
+		t.Errorf("%s = %+v, want %+v (±1.6%%)", what, got, want)
+	}
+}
+
+// A day at 500 applications/s keeps only the applications still open and the last two
+// minutes' closed ones: the memory is bounded by the rate, not by the traffic.
+func TestMemoryIsBoundedByTheRateNotTheTraffic(t *testing.T) {
+	a := New(250 * time.Millisecond)
+	start := now
+	const rate, seconds = 50, 3 * 3600 // a tenth of 500/s over three hours is enough to show it
+	for sec := range seconds {
+		at := start.Add(time.Duration(sec) * time.Second)
+		for i := range rate {
+			id := fmt.Sprintf("%d-%d", sec, i)
+			a.Received(id, "loan", at)
+			if i%10 != 0 { // one in ten stays open until the next second
+				a.Decided(id, "loan", "has_approve", at.Add(30*time.Millisecond))
+			}
+			if sec > 0 && i%10 == 0 {
+				a.Failed(fmt.Sprintf("%d-%d", sec-1, i), "timeout", at)
+			}
+		}
+		if sec%60 == 0 {
+			a.Prune(at)
+		}
+	}
+	if got, max := len(a.open), rate/10; got > max {
+		t.Errorf("open = %d, want at most %d", got, max)
+	}
+	if got, max := len(a.closed), rate*int(closedFor/time.Second+60); got > max {
+		t.Errorf("closed = %d, want at most %d (two minutes and one between prunes)", got, max)
+	}
+	s := a.Summarise(start.Add(seconds * time.Second))
+	if got, want := s.Received, rate*3600; got < want-2*rate*60 || got > want {
+		t.Errorf("received in the window = %d, want about %d", got, want)
+	}
+	checkPercentiles(t, "time to done", s.TimeToDone, Percentiles{N: s.TimeToDone.N, P50: 30 * time.Millisecond, P90: 30 * time.Millisecond, P99: 30 * time.Millisecond})
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Microsecond, 63 * time.Microsecond, 64 * time.Microsecond, 999 * time.Microsecond,
+		time.Millisecond, 47 * time.Millisecond, time.Second, 90 * time.Second, time.Hour, 48 * time.Hour} {
+		got := valueOf(bucketOf(d))
+		if math.Abs(float64(got-d)) > 0.008*float64(d)+float64(time.Microsecond) {
+			t.Errorf("bucket of %v reads back %v: off by more than 0.8%%", d, got)
+		}
+	}
+	if got := bucketOf(1000 * time.Hour); got != histBuckets-1 {
+		t.Errorf("bucket of 1000h = %d, want the last, %d", got, histBuckets-1)
 	}
 }
 
@@ -83,12 +145,14 @@ func TestPercentiles(t *testing.T) {
 		want Percentiles
 	}{
 		{nil, Percentiles{}},
-		{[]time.Duration{5}, Percentiles{N: 1, P50: 5, P90: 5, P99: 5}},
-		{[]time.Duration{4, 1, 3, 2}, Percentiles{N: 4, P50: 2, P90: 4, P99: 4}},
+		{[]time.Duration{5 * time.Millisecond}, Percentiles{N: 1, P50: 5 * time.Millisecond, P90: 5 * time.Millisecond, P99: 5 * time.Millisecond}},
+		{[]time.Duration{4 * time.Millisecond, time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond}, Percentiles{N: 4, P50: 2 * time.Millisecond, P90: 4 * time.Millisecond, P99: 4 * time.Millisecond}},
 	}
 	for _, tt := range tests {
-		if got := percentiles(tt.in); got != tt.want {
-			t.Errorf("percentiles(%v) = %+v, want %+v", tt.in, got, tt.want)
+		var h histogram
+		for _, d := range tt.in {
+			h.add(d)
 		}
+		checkPercentiles(t, fmt.Sprint(tt.in), h.percentiles(), tt.want)
 	}
 }
