@@ -111,7 +111,7 @@ func (s *server) loanApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Poll != nil {
-		s.answer(w, r, req.Poll.SearchID, start.Add(s.budget))
+		s.answer(w, r, req.Poll.SearchID, start.Add(s.budget), nil)
 		return
 	}
 	// Past capacity every waiting request slows all the others until NATS calls time out:
@@ -154,7 +154,7 @@ func (s *server) pollByGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, "", &Error{Code: CodeNotFound, Message: msgNotFound})
 		return
 	}
-	s.answer(w, r, searchID, start.Add(s.budget))
+	s.answer(w, r, searchID, start.Add(s.budget), nil)
 }
 
 // apply records a new application and publishes it once, or recognises a repeat.
@@ -178,6 +178,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, app *partnerapi.A
 	}
 	switch {
 	case created:
+		s.store.cache.forget(app.SearchID)
 		if err := s.publish(ctx, app, fp, now); err != nil {
 			if rbErr := s.store.rollback(context.WithoutCancel(ctx), app.SearchID, rev); rbErr != nil {
 				s.log.Error("rollback of unpublished application failed", "search_id", app.SearchID, "correlation_id", correlationID(ctx), "err", rbErr)
@@ -196,7 +197,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, app *partnerapi.A
 			return
 		}
 	}
-	s.answer(w, r, app.SearchID, deadline)
+	s.answer(w, r, app.SearchID, deadline, &existing) // what the bucket held a moment ago
 }
 
 func (s *server) publish(ctx context.Context, app *partnerapi.Application, fp string, receivedAt time.Time) error {
@@ -231,9 +232,10 @@ func (s *server) publish(ctx context.Context, app *partnerapi.Application, fp st
 	}
 }
 
-// answer waits until the application is final or the deadline passes, then answers from the
-// bucket: the watcher only wakes the wait, Get decides.
-func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string, deadline time.Time) {
+// answer waits until the application is final or the deadline passes, then answers. A final
+// record the watcher has seen answers at once (final never changes); otherwise the bucket is
+// read, except first when the caller has just read or written the record (known).
+func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string, deadline time.Time, known *decisions.Record) {
 	if !s.connected() {
 		// Answer what is known; what is not cannot be answered now.
 		if rec, ok := s.store.cache.get(searchID); ok {
@@ -249,20 +251,24 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, searchID string,
 	defer cancel()
 	var timer *time.Timer
 	for {
-		rec, _, err := s.store.get(ctx, searchID)
+		// The cache is read after subscribing: a final record seen since is there, and one
+		// seen later wakes the wait. A follower may still serve the pending record after the
+		// watcher (fed by the leader) has seen the final one, so the cache goes first.
+		rec, ok := s.store.cache.get(searchID)
 		switch {
-		case errors.Is(err, errNotFound):
-			writeError(w, r, s.log, searchID, &Error{Code: CodeNotFound, Message: msgNotFound})
-			return
-		case err != nil:
-			writeError(w, r, s.log, searchID, err)
-			return
-		}
-		if !rec.Final() {
-			// A follower may still serve the pending record after the watcher (fed by the
-			// leader) has seen the final one.
-			if final, ok := s.store.cache.get(searchID); ok {
-				rec = final
+		case ok:
+		case known != nil:
+			rec, known = *known, nil
+		default:
+			var err error
+			rec, _, err = s.store.get(ctx, searchID)
+			switch {
+			case errors.Is(err, errNotFound):
+				writeError(w, r, s.log, searchID, &Error{Code: CodeNotFound, Message: msgNotFound})
+				return
+			case err != nil:
+				writeError(w, r, s.log, searchID, err)
+				return
 			}
 		}
 		wait := time.Until(deadline)

@@ -176,11 +176,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	kv, err := conn.EnsureBucket(ctx, topology.DecisionsBucket(conn.Topology()))
+	bucket := topology.DecisionsBucket(conn.Topology())
+	kv, err := conn.EnsureBucket(ctx, bucket)
 	if err != nil {
 		return err
 	}
-	st := &store{kv: kv, cache: newAnswerCache(cfg.CacheSize), leader: newLeaderReader(nc, kv.Bucket())}
+	st := &store{kv: kv, cache: newAnswerCache(cfg.CacheSize, bucket.TTL), leader: newLeaderReader(nc, kv.Bucket())}
 
 	ln := cfg.Listener
 	if ln == nil {
