@@ -98,24 +98,27 @@ func (f *feed) run(ctx context.Context) {
 	}
 }
 
-// add folds in the event of one audit record (decoded with the console's own copy of the
-// record's shape, auditRecord): its event_type and its payload, the event's body as LOANS held
-// it but pseudonymised, which leaves the fields read here as they were. A record or payload
+// add folds in the event of one audit record: its event_type and the few fields read here of
+// its payload (the event's body as LOANS held it but pseudonymised, which leaves these fields
+// as they were). One pass decodes both: this runs for every record of the stream. A record
 // that does not decode is skipped: the dashboard is a view, the audit verifies its chain.
 func (f *feed) add(record []byte, streamTime time.Time) {
-	var r auditRecord
-	var p struct {
-		SearchID    string    `json:"search_id"`
-		ProductType string    `json:"product_type"`
-		Decision    any       `json:"decision"`
-		DecidedBy   string    `json:"decided_by"`
-		Reason      string    `json:"reason"`
-		ReceivedAt  time.Time `json:"received_at"`
-		ReferredAt  time.Time `json:"referred_at"`
-		DecidedAt   time.Time `json:"decided_at"`
-		FailedAt    time.Time `json:"failed_at"`
+	var r struct {
+		EventType string `json:"event_type"`
+		Payload   struct {
+			SearchID    string          `json:"search_id"`
+			ProductType string          `json:"product_type"`
+			Decision    json.RawMessage `json:"decision"`
+			DecidedBy   string          `json:"decided_by"`
+			Reason      string          `json:"reason"`
+			ReceivedAt  time.Time       `json:"received_at"`
+			ReferredAt  time.Time       `json:"referred_at"`
+			DecidedAt   time.Time       `json:"decided_at"`
+			FailedAt    time.Time       `json:"failed_at"`
+		} `json:"payload"`
 	}
-	ok := json.Unmarshal(record, &r) == nil && json.Unmarshal(r.Payload, &p) == nil && p.SearchID != ""
+	ok := json.Unmarshal(record, &r) == nil && r.Payload.SearchID != ""
+	p := &r.Payload
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if streamTime.After(f.last) {
@@ -132,7 +135,8 @@ func (f *feed) add(record []byte, streamTime time.Time) {
 	case events.TypeUnderwritingDecided:
 		f.agg.Underwritten(p.SearchID, p.DecidedBy == events.DecidedByFallback, p.DecidedAt)
 	case events.TypeDecisionMade:
-		d, _ := p.Decision.(string)
+		var d string
+		_ = json.Unmarshal(p.Decision, &d) // not a string: counted as no decision
 		f.agg.Decided(p.SearchID, p.ProductType, d, p.DecidedAt)
 	case events.TypeApplicationFailed:
 		f.agg.Failed(p.SearchID, p.Reason, p.FailedAt)
