@@ -23,7 +23,7 @@ FUZZTIME   ?= 2m
 run:
 	$(GO) run ./deploy/allinone/cmd/loanflow
 
-## build: every binary into ./bin
+## build: every binary into ./bin, and nats-server (the version tests/go.mod pins) for a cluster
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ingress ./services/ingress/cmd/ingress
@@ -33,6 +33,7 @@ build:
 	$(GO) build -o $(BIN)/console ./services/console/cmd/console
 	$(GO) build -o $(BIN)/loanflow ./deploy/allinone/cmd/loanflow
 	$(GO) build -o $(BIN)/conformance ./tests/conformance/cmd/conformance
+	cd tests && $(GO) build -o ../$(BIN)/nats-server github.com/nats-io/nats-server/v2
 
 ## test: lint, every module's tests on its own go.mod (GOWORK=off, as the team owning it runs them) with the race detector, each fuzz target briefly
 test: lint modules-standalone chromium
