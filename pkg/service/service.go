@@ -88,15 +88,28 @@ func Serve(name string, cfg any, run func(ctx context.Context, log *slog.Logger,
 	})
 }
 
-// ReloadOn calls reload for every signal on ch until ctx ends; a nil ch means SIGHUP, the
-// operator's "read your configuration again". reload keeps what it cannot load as it was.
-func ReloadOn(ctx context.Context, ch <-chan os.Signal, reload func()) {
-	if ch == nil {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		ch = hup
+// Reloads returns the channel a reload loop reads: ch itself, or, when ch is nil, a new channel
+// that SIGHUP is registered on before Reloads returns. A service calls it before it starts
+// consuming: from then on a SIGHUP is a reload (one kept pending until the loop runs), where
+// before it was the default action that ends the process. stop unregisters the signal.
+func Reloads(ch <-chan os.Signal) (reloads <-chan os.Signal, stop func()) {
+	if ch != nil {
+		return ch, func() {}
 	}
+	// One slot: signals that arrive while a reload is pending or running are one more reload,
+	// and the file is read when it runs, so nothing is missed by dropping the extras.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// ReloadOn calls reload for every signal on ch until ctx ends; a nil ch means SIGHUP, the
+// operator's "read your configuration again", registered when ReloadOn starts (pass the
+// channel from Reloads to have it registered earlier). reload keeps what it cannot load as it
+// was.
+func ReloadOn(ctx context.Context, ch <-chan os.Signal, reload func()) {
+	ch, stop := Reloads(ch)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():

@@ -63,6 +63,11 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("service", "scoring")
+	// SIGHUP is a reload from here on, before the policy is read and long before anything is
+	// consumed: a SIGHUP sent during start-up is a reload once running, never the default
+	// action that ends the process.
+	reloads, stopSignals := service.Reloads(cfg.Reload)
+	defer stopSignals()
 	pol, err := cfg.policy()
 	if err != nil {
 		return fmt.Errorf("scoring policy: %w", err)
@@ -88,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s.policy.Store(pol)
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
-	go service.ReloadOn(reloadCtx, cfg.Reload, func() { s.reload(cfg) })
+	go service.ReloadOn(reloadCtx, reloads, func() { s.reload(cfg) })
 	health := &bus.Health{}
 	ops := cfg.Ops
 	if ops == nil {

@@ -55,6 +55,12 @@ func startScoringWith(t *testing.T, edit func(*scoring.Config)) jetstream.JetStr
 	if err != nil || stats.Imported != 5 {
 		t.Fatalf("import: %+v, %v", stats, err)
 	}
+	return runScoring(t, srv.ClientURL(), cfg)
+}
+
+// runScoring runs scoring with cfg until the test ends; it returns a JetStream handle.
+func runScoring(t *testing.T, url string, cfg scoring.Config) jetstream.JetStream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- scoring.Run(ctx, cfg) }()
@@ -64,7 +70,7 @@ func startScoringWith(t *testing.T, edit func(*scoring.Config)) jetstream.JetStr
 			t.Errorf("scoring.Run: %v", err)
 		}
 	})
-	_, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
+	_, js, err := bus.Connect(url, "test", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
