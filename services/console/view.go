@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,9 +117,19 @@ func (v *view) list(now time.Time) (pending, decided []underwriting.Case) {
 		if d := a.ReceivedAt.Compare(b.ReceivedAt); d != 0 {
 			return d
 		}
-		return a.ReferredAt.Compare(b.ReferredAt)
+		if d := a.ReferredAt.Compare(b.ReferredAt); d != 0 {
+			return d
+		}
+		// The search_id last, so that cases of the same instant keep their places between
+		// refreshes of the live queue (the map's order is random).
+		return strings.Compare(a.SearchID, b.SearchID)
 	})
-	slices.SortFunc(decided, func(a, b underwriting.Case) int { return b.Decision.At.Compare(a.Decision.At) })
+	slices.SortFunc(decided, func(a, b underwriting.Case) int {
+		if d := b.Decision.At.Compare(a.Decision.At); d != 0 {
+			return d
+		}
+		return strings.Compare(a.SearchID, b.SearchID)
+	})
 	return pending, decided
 }
 
