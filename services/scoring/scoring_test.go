@@ -289,16 +289,52 @@ func TestUndecodableEventFailsTheApplication(t *testing.T) {
 	}
 }
 
+// TestBadPolicyStopsBeforeConsuming has an application waiting on a provisioned consumer when
+// scoring starts with a broken policy: Run fails naming the file, the line and the rule, and
+// the consumer has handed out nothing.
 func TestBadPolicyStopsBeforeConsuming(t *testing.T) {
 	srv := natstest.Start(t)
 	cfg := config(srv.ClientURL())
-	cfg.PolicyFile = filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(cfg.PolicyFile, []byte("version: x\nloan: {}\n"), 0o600); err != nil {
+	ctx := context.Background()
+	nc, js, err := bus.Connect(srv.ClientURL(), "test", quiet)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := scoring.Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "policy.yaml") {
-		t.Fatalf("Run = %v, want an error naming the policy file", err)
+	defer nc.Close()
+	// Declared as a deployment does, so that a Run that consumed would find the application.
+	if err := bus.EnsureStreams(ctx, js, cfg.Bus.Topology()); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureConsumer(ctx, js, topology.ConsumerScoring, cfg.Bus.Retry()); err != nil {
+		t.Fatal(err)
+	}
+	received(t, js, "waiting", "9001234567", partnerapi.ProductLoan, 100_000_00, 12)
+
+	pf := newPolicyFile(t)
+	// Line 42 of the default policy is loan.amount.max; 5000 is below loan.amount.min.
+	pf.write("bad-1", "    max: 5000000\n  # The terms", "    max: 5000\n  # The terms")
+	cfg.PolicyFile = pf.path
+	runCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	err = scoring.Run(runCtx, cfg)
+	want := pf.path + ":42: loan.amount.max must not be below loan.amount.min"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run = %v, want an error with %q", err, want)
+	}
+
+	info, err := js.Consumer(ctx, topology.StreamLoans, topology.ConsumerScoring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := info.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Delivered.Consumer != 0 || ci.NumPending != 1 || ci.NumAckPending != 0 {
+		t.Errorf("consumer delivered %d, pending %d, awaiting ack %d; want 0, 1, 0", ci.Delivered.Consumer, ci.NumPending, ci.NumAckPending)
+	}
+	if n := count(t, js, events.TypeApplicationScored, "waiting"); n != 0 {
+		t.Errorf("%d scored events with a policy that does not load", n)
 	}
 }
 
