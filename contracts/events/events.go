@@ -83,7 +83,12 @@ type ApplicationScored struct {
 	// for a client the bank has no data on.
 	Grade string `json:"grade"`
 	// MaxAmount is the largest loan amount, or card limit, the client qualifies for.
-	MaxAmount     partnerapi.Money `json:"max_amount"`
+	MaxAmount partnerapi.Money `json:"max_amount"`
+	// MaxPayment is the largest monthly payment the new credit may take under the policy's
+	// debt-to-income limit, which offer assembly keeps every offer's payment within. Optional:
+	// zero (left out) when the bank has no income to measure it against (an unknown client,
+	// a rejection) or from a scoring that predates it.
+	MaxPayment    partnerapi.Money `json:"max_payment,omitempty"`
 	ReasonCodes   []string         `json:"reason_codes"`
 	PolicyVersion string           `json:"policy_version"`
 	ScoredAt      time.Time        `json:"scored_at"`
@@ -131,6 +136,8 @@ type Proposal struct {
 	Grade    string                   `json:"grade,omitempty"`
 	// MaxAmount is the largest loan amount or card limit offered; zero when rejected.
 	MaxAmount partnerapi.Money `json:"max_amount"`
+	// MaxPayment is the largest monthly payment, as in ApplicationScored. Optional.
+	MaxPayment partnerapi.Money `json:"max_payment,omitempty"`
 }
 
 // ApplicationReferred is published by scoring instead of ApplicationScored when its policy

@@ -245,7 +245,7 @@ func decodeApproval(msg *message.Message) (events.ApplicationScored, error) {
 	return events.ApplicationScored{
 		SearchID: u.SearchID, ProductType: u.ProductType, Amount: u.Amount, Term: u.Term,
 		Outcome: u.Decision.Outcome, Approval: u.Decision.Approval, Grade: u.Decision.Grade,
-		MaxAmount: u.Decision.MaxAmount, ReasonCodes: u.ReasonCodes, PolicyVersion: u.PolicyVersion,
+		MaxAmount: u.Decision.MaxAmount, MaxPayment: u.Decision.MaxPayment, ReasonCodes: u.ReasonCodes, PolicyVersion: u.PolicyVersion,
 		ScoredAt: u.DecidedAt,
 	}, nil
 }
@@ -271,6 +271,7 @@ func (a *assembler) decide(ev events.ApplicationScored) events.DecisionMade {
 		Approval:    ev.Approval,
 		Grade:       ev.Grade,
 		MaxAmount:   ev.MaxAmount,
+		MaxPayment:  ev.MaxPayment,
 		Amount:      ev.Amount,
 		Term:        ev.Term,
 		Links:       links{signer: a.signer, base: a.publicURL, searchID: ev.SearchID, expires: now.Add(a.linkTTL)},

@@ -24,6 +24,11 @@ type Input struct {
 	Grade string
 	// MaxAmount is the largest loan amount or card limit the client qualifies for.
 	MaxAmount partnerapi.Money
+	// MaxPayment is the largest monthly payment the client can take on under scoring's
+	// debt-to-income limit; every offer's largest payment is kept within it (see fitPayment).
+	// 0 sets no payment bound: scoring had no income to measure one against (an unknown
+	// client, pre-approved up to the policy's conservative unknown-client limit instead).
+	MaxPayment partnerapi.Money
 	// Amount and Term are what the client asked for. The offers do not narrow to them: the
 	// answer shows every range the client qualifies for, and scoring already checked them.
 	Amount *partnerapi.Money
@@ -94,8 +99,11 @@ func (c *Catalog) loanOffer(p loanProduct, in Input) (partnerapi.Offer, bool) {
 	if !ok {
 		return partnerapi.Offer{}, false
 	}
-	term := p.term
 	rate := p.rate(in.Grade)
+	amount, term, ok := fitPayment(amount, p.term, rate.max, in.MaxPayment)
+	if !ok {
+		return partnerapi.Offer{}, false
+	}
 	// The smallest payment is the smallest loan at the lowest rate over the longest term; the
 	// largest is the opposite corner.
 	payMin := partnerapi.Money(loanmath.Annuity(int64(amount.Min), rate.min, term.Max))
@@ -116,6 +124,16 @@ func (c *Catalog) cardOffer(p cardProduct, in Input) (partnerapi.Offer, bool) {
 	if !ok {
 		return partnerapi.Offer{}, false
 	}
+	// The card's monthly payment is cc_rate % of the debt; at the full limit it must fit in
+	// what the client can pay, as a loan's largest payment must.
+	if in.MaxPayment > 0 {
+		// limit × cc_rate / 100 ≤ MaxPayment, in kopecks rounded down.
+		fit := partnerapi.Money(math.Floor(float64(in.MaxPayment) * 100 / p.ccRate))
+		if fit < limit.Min {
+			return partnerapi.Offer{}, false
+		}
+		limit.Max = min(limit.Max, fit)
+	}
 	rate := p.rate(in.Grade)
 	psk, ok := pskRange(p.fee, limit, rate, cardScenarioMonths)
 	if !ok {
@@ -126,6 +144,29 @@ func (c *Catalog) cardOffer(p cardProduct, in Input) (partnerapi.Offer, bool) {
 	o.GracePeriod = &grace
 	o.Payment = partnerapi.Payment{CCRate: &cc}
 	return o, true
+}
+
+// fitPayment narrows a loan tier so that its largest payment, the annuity of amount.Max at
+// rate over term.Min, is at most maxPayment (0: no bound). The amount scoring approved is kept
+// where it can be: term.Min rises to the shortest term at which amount.Max fits. When even
+// term.Max does not fit it, amount.Max falls to the largest amount that fits over term.Max,
+// which becomes the only term. False when that is below amount.Min: the tier cannot be
+// offered within the client's means.
+func fitPayment(amount partnerapi.MoneyRange, term partnerapi.TermRange, rate float64, maxPayment partnerapi.Money) (partnerapi.MoneyRange, partnerapi.TermRange, bool) {
+	if maxPayment <= 0 {
+		return amount, term, true
+	}
+	// The annuity falls as the term grows, so the first term that fits is the shortest.
+	for n := term.Min; n <= term.Max; n++ {
+		if loanmath.Annuity(int64(amount.Max), rate, n) <= int64(maxPayment) {
+			return amount, partnerapi.TermRange{Min: n, Max: term.Max}, true
+		}
+	}
+	fit := partnerapi.Money(loanmath.MaxPrincipal(int64(maxPayment), rate, term.Max))
+	if fit < amount.Min {
+		return amount, term, false
+	}
+	return partnerapi.MoneyRange{Min: amount.Min, Max: fit}, partnerapi.TermRange{Min: term.Max, Max: term.Max}, true
 }
 
 // capped is p's amount range capped at max, or false when max is below p's minimum.

@@ -333,3 +333,146 @@ func TestAssembleIsDeterministic(t *testing.T) {
 		t.Error("changing an offer changed the catalog")
 	}
 }
+
+// TestPaymentWithinMeansWorkedCase is the end-to-end suite's known client: income 250 000 ₽,
+// debts 20 000 ₽, a salary client (60% of income), a 24-month loan. Scoring leaves
+// 250 000·0.6 − 20 000 = 130 000 ₽ a month and approves 2 683 779.54 ₽ (14.9% over 24 months).
+// Priced by the catalog at grade A, the offers' largest payments must fit in 130 000 ₽:
+//   - cash-standard, 600 000 ₽ at 19.9% (r = 0.0165833…): 600000·r/(1−(1+r)^−n) is
+//     156 269.89 ₽ for n = 4 and 126 035.45 ₽ for n = 5, so its terms start at 5 months;
+//   - cash-large, 2 683 779.54 ₽ at 17.9% (r = 0.0149166…): 133 855.65 ₽ for n = 24 and
+//     129 398.47 ₽ for n = 25, so its terms start at 25 months (the 12-month corner would be
+//     245 921 ₽, almost twice what the client can pay).
+//
+// payment.min is unchanged: 30 000 ₽ at 14.9% over 60 months, 712.12 ₽, and 600 000.01 ₽ at
+// 12.9% over 84 months, 10 882.59 ₽.
+func TestPaymentWithinMeansWorkedCase(t *testing.T) {
+	in := approved(partnerapi.ProductLoan, "A", 2683779_54)
+	in.MaxPayment = 130000_00
+	_, offers := mustDefault(t).Assemble(in)
+	type figures struct {
+		amount         partnerapi.MoneyRange
+		term           partnerapi.TermRange
+		payMin, payMax partnerapi.Money
+	}
+	var got []figures
+	for _, o := range offers {
+		got = append(got, figures{o.Amount, *o.Term, *o.Payment.Min, *o.Payment.Max})
+	}
+	want := []figures{
+		{partnerapi.MoneyRange{Min: 30000_00, Max: 600000_00}, partnerapi.TermRange{Min: 5, Max: 60}, 712_12, 126035_45},
+		{partnerapi.MoneyRange{Min: 600000_01, Max: 2683779_54}, partnerapi.TermRange{Min: 25, Max: 84}, 10882_59, 129398_47},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("offers = %+v\nwant     %+v", got, want)
+	}
+}
+
+// TestPaymentWithinMeansFallsBackToAmount: when even a tier's longest term cannot carry its
+// amount.max, the amount falls to what the payment repays over that term. 10 000 ₽ a month at
+// grade A: cash-standard's 600 000 ₽ at 19.9% over 60 months would be 15 862.96 ₽, so its
+// amount.max becomes the principal 10 000 ₽ a month repays over 60 months at 19.9%:
+// 10000·(1−(1+r)^−60)/r = 378 239.53 ₽, and since the payment is rounded to a kopeck, up to
+// 378 239.72 ₽ (payment 10 000.0049 ₽ → 10 000.00; 378 239.73 ₽ gives 10 000.0052 → 10 000.01).
+// 60 months is then the only term. cash-large would need 600 000.01 ₽ over 84 months at 17.9%,
+// 12 575.56 ₽: it is not offered.
+func TestPaymentWithinMeansFallsBackToAmount(t *testing.T) {
+	in := approved(partnerapi.ProductLoan, "A", 1000000_00)
+	in.MaxPayment = 10000_00
+	_, offers := mustDefault(t).Assemble(in)
+	if len(offers) != 1 {
+		t.Fatalf("%d offers, want cash-standard only: %s", len(offers), show(offers))
+	}
+	o := offers[0]
+	if o.Amount != (partnerapi.MoneyRange{Min: 30000_00, Max: 378239_72}) || *o.Term != (partnerapi.TermRange{Min: 60, Max: 60}) || *o.Payment.Max > 10000_00 {
+		t.Errorf("offer amount %v term %+v payment.max %v", o.Amount, *o.Term, *o.Payment.Max)
+	}
+}
+
+// TestCardLimitWithinMeans: a card's payment is cc_rate (3%) of the debt, so 1 500 ₽ a month
+// carries a limit of at most 1500/0.03 = 50 000 ₽, and 299.99 ₽ none of the 10 000 ₽ minimum.
+func TestCardLimitWithinMeans(t *testing.T) {
+	c := mustDefault(t)
+	in := approved(partnerapi.ProductCreditCard, "A", 1000000_00)
+	in.MaxPayment = 1500_00
+	if _, offers := c.Assemble(in); len(offers) != 1 || offers[0].Amount.Max != 50000_00 {
+		t.Errorf("offers %s, want one card up to 50 000", show(offers))
+	}
+	in.MaxPayment = 299_99
+	if d, offers := c.Assemble(in); d != partnerapi.DecisionRejected || len(offers) != 0 {
+		t.Errorf("Assemble = %s %s, want rejected: no card fits 299.99 a month", d, show(offers))
+	}
+}
+
+// policyGrades restates scoring's default policy (services/scoring/internal/policy/
+// default.yaml): the rate it prices a grade's new loan at and the grade's largest loan. Scoring
+// approves up to the principal the monthly payment left repays at that rate over the requested
+// term; the catalog prices the same approval at its own rates over its own terms.
+var policyGrades = map[string]struct {
+	rate float64
+	max  partnerapi.Money
+}{"A": {14.9, 5000000_00}, "B": {19.9, 3000000_00}, "C": {27.9, 1000000_00}}
+
+// TestPaymentWithinMeansSweep sweeps grades × what the client can pay a month × requested
+// terms over the default catalog, with the approval scoring's rule gives: every loan offer's
+// payment.max is within the payment, payment.min and .max are the corners of the offer's own
+// ranges, a narrowed term starts at the shortest term that fits, and a tier is left out only
+// when no amount of it fits.
+func TestPaymentWithinMeansSweep(t *testing.T) {
+	c := mustDefault(t)
+	n := 0
+	for grade, g := range policyGrades {
+		for _, pay := range []partnerapi.Money{800_00, 2500_00, 10000_00, 40000_00, 130000_00, 400000_00, 5000000_00} {
+			for _, term := range []int{3, 6, 12, 24, 36, 60, 84} {
+				maxAmount := min(g.max, partnerapi.Money(loanmath.MaxPrincipal(int64(pay), g.rate, term)))
+				if maxAmount < 30000_00 {
+					continue // scoring rejects it: DTI_EXCEEDED
+				}
+				in := approved(partnerapi.ProductLoan, grade, maxAmount)
+				in.MaxPayment, in.Term = pay, ptr(term)
+				_, offers := c.Assemble(in)
+				byMin := map[partnerapi.Money]partnerapi.Offer{}
+				for _, o := range offers {
+					byMin[o.Amount.Min] = o
+				}
+				for _, p := range c.loans {
+					rate := p.rate(grade)
+					o, offered := byMin[p.amount.Min]
+					if !offered {
+						// Left out: the approval does not reach the tier, or even its smallest
+						// amount over its longest term costs more than the client can pay.
+						if p.amount.Min <= maxAmount && loanmath.Annuity(int64(p.amount.Min), rate.max, p.term.Max) <= int64(pay) {
+							t.Errorf("%s %v/month %d months: tier %s left out though its minimum fits", grade, pay, term, p.id)
+						}
+						continue
+					}
+					n++
+					checkOffer(t, in, o)
+					if *o.Payment.Max > pay {
+						t.Errorf("%s %v/month %d months: %s payment.max %v above the %v the client can pay", grade, pay, term, p.id, *o.Payment.Max, pay)
+					}
+					if want := partnerapi.Money(loanmath.Annuity(int64(o.Amount.Max), o.Rate.Max, o.Term.Min)); *o.Payment.Max != want {
+						t.Errorf("%s: payment.max %v, want the corner %v", p.id, *o.Payment.Max, want)
+					}
+					if want := partnerapi.Money(loanmath.Annuity(int64(o.Amount.Min), o.Rate.Min, o.Term.Max)); *o.Payment.Min != want {
+						t.Errorf("%s: payment.min %v, want the corner %v", p.id, *o.Payment.Min, want)
+					}
+					if o.Term.Min < p.term.Min || o.Term.Max != p.term.Max {
+						t.Errorf("%s: term %+v outside the tier's %+v", p.id, *o.Term, p.term)
+					}
+					// A narrowed term is the shortest that fits: one month less would not.
+					if o.Term.Min > p.term.Min && loanmath.Annuity(int64(o.Amount.Max), rate.max, o.Term.Min-1) <= int64(pay) {
+						t.Errorf("%s %v/month: term starts at %d, but %d months fit", p.id, pay, o.Term.Min, o.Term.Min-1)
+					}
+					// The approved amount is cut only when the longest term cannot carry it.
+					if want := min(maxAmount, p.amount.Max); o.Amount.Max < want && loanmath.Annuity(int64(want), rate.max, p.term.Max) <= int64(pay) {
+						t.Errorf("%s %v/month: amount.max %v cut below %v, which fits over %d months", p.id, pay, o.Amount.Max, want, p.term.Max)
+					}
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d offers checked: the sweep does not exercise the catalog", n)
+	}
+}

@@ -48,7 +48,13 @@ type Decision struct {
 	Grade string
 	// MaxAmount is the largest loan amount or card limit the client qualifies for; 0 when
 	// rejected, never above the policy's maximum.
-	MaxAmount     partnerapi.Money
+	MaxAmount partnerapi.Money
+	// MaxPayment is the largest monthly payment the new credit may take under the policy's
+	// debt-to-income limit (income × the DTI share, less current debt payments). Offer
+	// assembly keeps every offer's largest payment within it, whatever rate and term the
+	// catalog prices the offer at. 0 when rejected, and for a client without income data: no
+	// income measures it, and the unknown-client limit is the conservative bound instead.
+	MaxPayment    partnerapi.Money
 	ReasonCodes   []string
 	PolicyVersion string
 	// Referral is set when an officer decides instead of the policy; the fields above are then
@@ -142,6 +148,7 @@ func (p *Policy) Decide(app Application, client *profile.Profile) Decision {
 		codes = append(codes, ReasonSalaryClient)
 	}
 	d = approve(d, partnerapi.OfferFullApproved, qualifying, app.Amount, codes...)
+	d.MaxPayment = partnerapi.Money(min(available, int64(partnerapi.MaxMoney)))
 	return p.refer(d, app, l)
 }
 
@@ -172,7 +179,7 @@ func (p *Policy) refer(d Decision, app Application, l limits) Decision {
 	if u.fallback == FallbackPreApprove {
 		fallback = events.Proposal{
 			Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved,
-			Grade: d.Grade, MaxAmount: min(l.unknownMax, d.MaxAmount),
+			Grade: d.Grade, MaxAmount: min(l.unknownMax, d.MaxAmount), MaxPayment: d.MaxPayment,
 		}
 	}
 	d.ReasonCodes = append(d.ReasonCodes, codes...)

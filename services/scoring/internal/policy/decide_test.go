@@ -45,6 +45,16 @@ func referred(d Decision, min int64, fallback events.Proposal) Decision {
 	return d
 }
 
+// pays is d with the monthly payment left to the client under debt-to-income, in kopecks; a
+// pre-approving fallback carries the same payment, since the client's means are the same.
+func pays(payment int64, d Decision) Decision {
+	d.MaxPayment = partnerapi.Money(payment)
+	if d.Referral != nil && d.Referral.Fallback.Outcome == events.OutcomeApproved {
+		d.Referral.Fallback.MaxPayment = d.MaxPayment
+	}
+	return d
+}
+
 func preFallback(grade string, maxAmount int64) events.Proposal {
 	return events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: grade, MaxAmount: partnerapi.Money(maxAmount)}
 }
@@ -111,41 +121,41 @@ func TestDecide(t *testing.T) {
 
 		// Loans by debt-to-income: 100 000 ₽ × 50% − 10 000 ₽ debts leaves 40 000 ₽ a month.
 		{"loan within affordability", loan(500_000*rub, 24), client(100_000, 10_000, "B"),
-			approved(full, "B", affordable(40_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(40_000*rub, approved(full, "B", affordable(40_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"loan reduced to affordability", loan(1_000_000*rub, 24), client(100_000, 10_000, "B"),
-			approved(full, "B", affordable(40_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced)},
+			pays(40_000*rub, approved(full, "B", affordable(40_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced))},
 		{"longer term affords more", loan(2_000_000*rub, 60), client(100_000, 10_000, "B"),
-			approved(full, "B", affordable(40_000*rub, 19.9, 60), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced)},
+			pays(40_000*rub, approved(full, "B", affordable(40_000*rub, 19.9, 60), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced))},
 		{"salary client gets 60%", loan(500_000*rub, 24), salary(client(100_000, 10_000, "B")),
-			approved(full, "B", affordable(50_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonSalaryClient)},
+			pays(50_000*rub, approved(full, "B", affordable(50_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonSalaryClient))},
 		{"loan capped by grade", loan(2_000_000*rub, 60), client(1_000_000, 0, "C"),
-			approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced)},
+			pays(500_000*rub, approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced))},
 		{"loan capped by policy", loan(6_000_000*rub, 84), client(2_000_000, 0, "A"),
-			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
+			pays(1_000_000*rub, referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub)))},
 		{"loan at the cap not reduced", loan(5_000_000*rub, 84), client(2_000_000, 0, "A"),
-			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
+			pays(1_000_000*rub, referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub)))},
 		{"debts take the whole share", loan(100_000*rub, 24), client(50_000, 25_000, "A"), rejected("A", ReasonDTIExceeded)},
 		{"debts above income", loan(100_000*rub, 24), client(50_000, 80_000, "A"), rejected("A", ReasonDTIExceeded)},
 		{"loan affordability at minimum", loan(30_000*rub, 12), &profile.Profile{MonthlyIncome: 100_000 * rub, MonthlyDebtPayments: edgeDebt, BureauGrade: "C"},
-			approved(full, "C", affordable(edgePayment, 27.9, 12), ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(edgePayment, approved(full, "C", affordable(edgePayment, 27.9, 12), ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"loan affordability a kopeck short", loan(30_000*rub, 12), &profile.Profile{MonthlyIncome: 100_000 * rub, MonthlyDebtPayments: edgeDebt + 1, BureauGrade: "C"},
 			rejected("C", ReasonDTIExceeded)},
 
 		// Cards: limit = what is left each month / 5%.
-		{"card at minimum limit", card(nil), client(100_000, 49_500, "B"), approved(full, "B", 10_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"card at minimum limit", card(nil), client(100_000, 49_500, "B"), pays(500*rub, approved(full, "B", 10_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"card a kopeck short", card(nil), &profile.Profile{MonthlyIncome: 100_000 * rub, MonthlyDebtPayments: 49_500*rub + 1, BureauGrade: "B"},
 			rejected("B", ReasonDTIExceeded)},
-		{"card by affordability", card(nil), client(100_000, 40_000, "A"), approved(full, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
-		{"card capped by grade", card(nil), client(100_000, 10_000, "B"), approved(full, "B", 500_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
-		{"card capped by policy", card(nil), client(1_000_000, 0, "A"), approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+		{"card by affordability", card(nil), client(100_000, 40_000, "A"), pays(10_000*rub, approved(full, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
+		{"card capped by grade", card(nil), client(100_000, 10_000, "B"), pays(40_000*rub, approved(full, "B", 500_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
+		{"card capped by policy", card(nil), client(1_000_000, 0, "A"), pays(500_000*rub, approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"card salary client reduced", card(money(200_000 * rub)), salary(client(100_000, 10_000, "C")),
-			approved(full, "C", 150_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonSalaryClient, ReasonAmountReduced)},
+			pays(50_000*rub, approved(full, "C", 150_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonSalaryClient, ReasonAmountReduced))},
 		{"card request within limit", card(money(150_000 * rub)), client(100_000, 10_000, "C"),
-			approved(full, "C", 150_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(40_000*rub, approved(full, "C", 150_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"card ignores a term", Application{ProductType: partnerapi.ProductCreditCard, Term: months(1000)}, nil,
 			approved(pre, GradeUnknown, 50_000*rub, ReasonUnknownClient)},
 		{"income beyond any real amount", card(nil), &profile.Profile{MonthlyIncome: 1 << 62, BureauGrade: "A"},
-			approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(int64(partnerapi.MaxMoney)/2, approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 
 		{"unknown product", Application{ProductType: "mortgage"}, nil, rejected(GradeUnknown, ReasonProductNotSupported)},
 		{"no product", Application{}, client(100_000, 0, "A"), rejected("A", ReasonProductNotSupported)},
@@ -175,31 +185,31 @@ func TestDecideReferrals(t *testing.T) {
 		want   Decision
 	}{
 		{"amount above the threshold", testYAML, loan(3_500_000*rub, 84), client(2_000_000, 0, "A"),
-			referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub))},
+			pays(1_000_000*rub, referred(approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 30_000*rub, preFallback("A", 300_000*rub)))},
 		{"amount at the threshold decided by the policy", testYAML, loan(3_000_000*rub, 84), client(2_000_000, 0, "A"),
-			approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(1_000_000*rub, approved(full, "A", 5_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"reduced approval: officer bounded by what the client qualifies for", testYAML, loan(4_000_000*rub, 84), client(60_000, 0, "B"),
-			referred(approved(full, "B", affordable(30_000*rub, 19.9, 84), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount),
-				30_000*rub, preFallback("B", 300_000*rub))},
+			pays(30_000*rub, referred(approved(full, "B", affordable(30_000*rub, 19.9, 84), ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount),
+				30_000*rub, preFallback("B", 300_000*rub)))},
 		{"unknown client is never referred", testYAML, loan(4_000_000*rub, 84), nil,
 			approved(partnerapi.OfferPreApproved, GradeUnknown, 300_000*rub, ReasonUnknownClient, ReasonAmountReduced)},
 		{"rejection is never referred", testYAML, loan(4_000_000*rub, 84), client(10_000, 9_000, "A"), rejected("A", ReasonDTIExceeded)},
 		{"stop list is never referred", testYAML, loan(4_000_000*rub, 84), stopList(client(2_000_000, 0, "A")), rejected("A", ReasonStopList)},
 		{"a card is not referred by the loan rule", testYAML, card(nil), client(2_000_000, 0, "A"),
-			approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(1_000_000*rub, approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"grade rule", byGrade, loan(100_000*rub, 24), client(100_000, 0, "C"),
-			referred(approved(full, "C", affordable(50_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub))},
+			pays(50_000*rub, referred(approved(full, "C", affordable(50_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub)))},
 		{"grade and amount", byGrade, loan(3_500_000*rub, 84), client(2_000_000, 0, "C"),
-			referred(approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub))},
+			pays(1_000_000*rub, referred(approved(full, "C", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonAmountReduced, ReasonReferAmount, ReasonReferGrade), 30_000*rub, preFallback("C", 300_000*rub)))},
 		{"grade not listed", byGrade, loan(100_000*rub, 24), client(100_000, 0, "B"),
-			approved(full, "B", affordable(50_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(50_000*rub, approved(full, "B", affordable(50_000*rub, 19.9, 24), ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"card limit above the threshold, reject fallback", cards, card(nil), client(2_000_000, 0, "A"),
-			referred(approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 10_000*rub, rejectFallback)},
+			pays(1_000_000*rub, referred(approved(full, "A", 1_000_000*rub, ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferAmount), 10_000*rub, rejectFallback))},
 		{"card limit within the threshold", cards, card(nil), client(100_000, 40_000, "A"),
-			approved(full, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)},
+			pays(10_000*rub, approved(full, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))},
 		{"pre-approve fallback never above the qualifying amount", byGrade, loan(80_000*rub, 24), client(20_000, 5_000, "C"),
-			referred(approved(full, "C", affordable(5_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade),
-				30_000*rub, preFallback("C", affordable(5_000*rub, 27.9, 24)))},
+			pays(5_000*rub, referred(approved(full, "C", affordable(5_000*rub, 27.9, 24), ReasonKnownClient, ReasonDTIWithinLimit, ReasonReferGrade),
+				30_000*rub, preFallback("C", affordable(5_000*rub, 27.9, 24))))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +226,7 @@ func TestDecideWithoutSalaryBonus(t *testing.T) {
 	p := mustParse(t, edit(t, map[int]string{15: "  salary_client_dti_bonus: 0"}))
 	got := p.Decide(card(nil), salary(client(100_000, 40_000, "A")))
 	// 100 000 × 50% − 40 000 = 10 000 ₽ a month, / 5% = 200 000 ₽: no bonus, no SALARY_CLIENT.
-	want := approved(partnerapi.OfferFullApproved, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit)
+	want := pays(10_000*rub, approved(partnerapi.OfferFullApproved, "A", 200_000*rub, ReasonKnownClient, ReasonDTIWithinLimit))
 	want.PolicyVersion = "t-1"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Decide =\n%+v\nwant\n%+v", got, want)
@@ -276,6 +286,13 @@ func TestDecideInvariants(t *testing.T) {
 					if pay := loanmath.Annuity(int64(d.MaxAmount), l.grades[c.BureauGrade].rate, *app.Term); pay > available {
 						t.Errorf("%+v %+v: payment %d above the %d available", app, c, pay, available)
 					}
+					if int64(d.MaxPayment) != min(available, int64(partnerapi.MaxMoney)) {
+						t.Errorf("%+v %+v: MaxPayment %v, want the %d available", app, c, d.MaxPayment, available)
+					}
+				}
+				// Only a full approval has income to measure a payment against.
+				if (d.Approval == partnerapi.OfferFullApproved) != (d.MaxPayment > 0) {
+					t.Errorf("%+v %+v: %s with MaxPayment %v", app, c, d.Approval, d.MaxPayment)
 				}
 				if r := d.Referral; r != nil {
 					if d.Approval != partnerapi.OfferFullApproved || c == nil || r.MinAmount != l.min || r.MaxAmount != d.MaxAmount {
