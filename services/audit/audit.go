@@ -105,8 +105,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}, func() float64 { return float64(w.head.Load()) })); err != nil {
 		return fmt.Errorf("audit metrics: %w", err)
 	}
-	// The writer reads its consumer directly: only its lag is reported here.
-	if _, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerAudit); err != nil {
+	// The writer reads its consumer directly, not through bus.Run: it counts its redeliveries
+	// itself, on the same counters as the stages.
+	if w.metrics, err = bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerAudit); err != nil {
 		return err
 	}
 	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamLoans, topology.StreamAudit, "KV_"+checkpoints.Bucket())

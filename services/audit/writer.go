@@ -21,6 +21,7 @@ import (
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/pseudonym"
 	"github.com/loanflow/loanflow/pkg/tracing"
 	"github.com/loanflow/loanflow/services/audit/internal/chain"
@@ -44,6 +45,8 @@ type writer struct {
 	interval    time.Duration
 	batch       int
 	backoff     []time.Duration
+	// metrics counts the audit consumer's redeliveries, as bus.Run does for every stage.
+	metrics *bus.Metrics
 
 	chain *chain.Chain
 	// head is the chain's stored head sequence, for the metrics scrape (another goroutine).
@@ -72,7 +75,9 @@ func (w *writer) run(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		var msgs []event
 		for m := range b.Messages() {
-			msgs = append(msgs, event{Msg: m, seq: streamSeq(m)})
+			seq, delivered := deliveryOf(m)
+			w.metrics.Redelivery(topology.ConsumerAudit, delivered)
+			msgs = append(msgs, event{Msg: m, seq: seq})
 		}
 		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			w.log.Warn("audit fetch", "err", err)
@@ -332,12 +337,14 @@ func (w *writer) delay(attempt int) time.Duration {
 	return w.backoff[min(attempt, len(w.backoff)-1)]
 }
 
-func streamSeq(m jetstream.Msg) uint64 {
+// deliveryOf parses m's reply subject once: its LOANS sequence and how many times the server
+// has delivered it.
+func deliveryOf(m jetstream.Msg) (seq, delivered uint64) {
 	md, err := m.Metadata()
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	return md.Sequence.Stream
+	return md.Sequence.Stream, md.NumDelivered
 }
 
 func compareSeq(a, b uint64) int {
