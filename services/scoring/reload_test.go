@@ -21,6 +21,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/natstest"
 	"github.com/loanflow/loanflow/services/scoring"
 )
@@ -230,3 +231,93 @@ func TestSIGHUPDuringStartUpIsAReload(t *testing.T) {
 type dialFunc func(network, address string) (net.Conn, error)
 
 func (f dialFunc) Dial(network, address string) (net.Conn, error) { return f(network, address) }
+
+// reloadCount reads loanflow_scoring_policy_reloads_total for result from ops.
+func reloadCount(t *testing.T, ops *admin.Ops, result string) float64 {
+	t.Helper()
+	families, err := ops.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "loanflow_scoring_policy_reloads_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestReloadRefusesAVersionWithOtherContent changes the policy's numbers without changing its
+// version: the reload is refused, logged as an error and counted, and decisions stay those of
+// the version as it was first run. A new version with the same numbers is taken.
+func TestReloadRefusesAVersionWithOtherContent(t *testing.T) {
+	pf := newPolicyFile(t)
+	pf.write("same-1")
+	// Unbuffered: a send returns once the reload loop has taken it.
+	reload := make(chan os.Signal)
+	ops := admin.NewOps()
+	var logs logBuffer
+	js := startScoringWith(t, func(c *scoring.Config) {
+		c.PolicyFile, c.Reload, c.Ops, c.Logger = pf.path, reload, ops, logs.logger()
+	})
+	// An unknown client is pre-approved up to loan.unknown_client.max_amount.
+	const lowered = "    max_amount: 250000"
+	edit := []string{"    max_amount: 300000", lowered}
+	i := 0
+	decide := func() events.ApplicationScored {
+		t.Helper()
+		i++
+		searchID := fmt.Sprintf("same-%d", i)
+		received(t, js, searchID, "9001234567", partnerapi.ProductLoan, 400_000_00, 12)
+		var got events.ApplicationScored
+		next(t, js, events.TypeApplicationScored, searchID, &got)
+		return got
+	}
+	reloadAndWait := func(result string, want float64) {
+		t.Helper()
+		reload <- syscall.SIGHUP
+		natstest.WaitFor(t, fmt.Sprintf("%s reload number %v", result, want), func() bool { return reloadCount(t, ops, result) == want })
+	}
+	check := func(what string, got events.ApplicationScored, version string, maxAmount partnerapi.Money) {
+		t.Helper()
+		if got.PolicyVersion != version || got.MaxAmount != maxAmount {
+			t.Errorf("%s: scored with %q up to %v, want %q up to %v", what, got.PolicyVersion, got.MaxAmount, version, maxAmount)
+		}
+	}
+	check("at start", decide(), "same-1", 300_000_00)
+
+	pf.write("same-1", edit...)
+	reloadAndWait("refused", 1)
+	if n := logs.count("level=ERROR", "policy reload refused", `file_version=same-1`); n != 1 {
+		t.Errorf("%d error lines for the refused reload, want 1; log:\n%s", n, logs.String())
+	}
+	check("after the refused reload", decide(), "same-1", 300_000_00)
+
+	// The same bytes again are no change, and no error.
+	pf.write("same-1")
+	reloadAndWait("unchanged", 1)
+
+	// The lowered limit under a new version is taken: the edit does change decisions.
+	pf.write("same-2", edit...)
+	reloadAndWait("reloaded", 1)
+	check("under a new version", decide(), "same-2", 250_000_00)
+
+	// Back to same-1 with the lowered limit: still not what same-1 was, still refused.
+	pf.write("same-1", edit...)
+	reloadAndWait("refused", 2)
+	check("after going back to same-1 with other content", decide(), "same-2", 250_000_00)
+	// Back to same-1 as it was is a reload to it.
+	pf.write("same-1")
+	reloadAndWait("reloaded", 2)
+	check("back to same-1 as it was", decide(), "same-1", 300_000_00)
+	if n := reloadCount(t, ops, "invalid"); n != 0 {
+		t.Errorf("%v invalid reloads, want 0", n)
+	}
+}

@@ -4,6 +4,8 @@ package scoring
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
@@ -48,11 +51,32 @@ type Config struct {
 	NATSOptions []nats.Option `env:"-"`
 }
 
-func (c Config) policy() (*policy.Policy, error) {
+// loadedPolicy is a policy with the digest of the file it was read from.
+type loadedPolicy struct {
+	*policy.Policy
+	// digest is the hex SHA-256 of the file's bytes, "built-in" for the default policy.
+	digest string
+}
+
+// policy reads the policy file once, so that the digest is of the very bytes parsed.
+func (c Config) policy() (*loadedPolicy, error) {
 	if c.PolicyFile == "" {
-		return policy.Default()
+		p, err := policy.Default()
+		if err != nil {
+			return nil, err
+		}
+		return &loadedPolicy{Policy: p, digest: "built-in"}, nil
 	}
-	return policy.Load(c.PolicyFile)
+	data, err := os.ReadFile(c.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	p, err := policy.Parse(c.PolicyFile, data)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	return &loadedPolicy{Policy: p, digest: hex.EncodeToString(sum[:])}, nil
 }
 
 // Run scores applications until ctx ends. A policy that does not load stops it before it
@@ -86,7 +110,28 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pub := bus.NewPublisher(js, cfg.Bus.PublishTimeout)
-	s := &scorer{clients: clients, pub: pub, deadline: cfg.AnswerDeadline, log: log}
+	ops := cfg.Ops
+	if ops == nil {
+		ops = admin.NewOps()
+	}
+	reloadsDone := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "loanflow_scoring_policy_reloads_total",
+		Help: "Policy reloads, by result: reloaded, unchanged, invalid (the file does not load) or refused (a version already used, with other content).",
+	}, []string{"result"})
+	if err := ops.Registry.Register(reloadsDone); err != nil {
+		// A second Run on the same registry (a test, a restart in one process) counts on.
+		var already prometheus.AlreadyRegisteredError
+		existing, ok := (*prometheus.CounterVec)(nil), errors.As(err, &already)
+		if ok {
+			existing, ok = already.ExistingCollector.(*prometheus.CounterVec)
+		}
+		if !ok {
+			return fmt.Errorf("scoring metrics: %w", err)
+		}
+		reloadsDone = existing
+	}
+	s := &scorer{clients: clients, pub: pub, deadline: cfg.AnswerDeadline, log: log, reloads: reloadsDone,
+		digests: map[string]string{pol.Version(): pol.digest}}
 	if s.deadline <= 0 {
 		s.deadline = 120 * time.Second
 	}
@@ -95,16 +140,12 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopReload()
 	go service.ReloadOn(reloadCtx, reloads, func() { s.reload(cfg) })
 	health := &bus.Health{}
-	ops := cfg.Ops
-	if ops == nil {
-		ops = admin.NewOps()
-	}
 	ops.Ready.Add("scoring", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+clients.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerScoring)
 	if err != nil {
 		return err
 	}
-	log.Info("scoring", "policy_version", pol.Version(), "policy_file", cfg.PolicyFile)
+	log.Info("scoring", "policy_version", pol.Version(), "policy_file", cfg.PolicyFile, "policy_sha256", pol.digest)
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerScoring, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
 		Handle:   s.score,
@@ -117,23 +158,44 @@ func Run(ctx context.Context, cfg Config) error {
 type scorer struct {
 	// policy is swapped whole on reload: an event in hand finishes with the policy it started
 	// with, and the next one takes the new one, so nothing is lost or decided half and half.
-	policy   atomic.Pointer[policy.Policy]
+	policy   atomic.Pointer[loadedPolicy]
 	clients  jetstream.KeyValue
 	pub      *bus.Publisher
 	deadline time.Duration
 	log      *slog.Logger
+	reloads  *prometheus.CounterVec
+	// digests maps each policy version this process has run to its file's digest. Only the
+	// reload loop reads and writes it after Run has started that loop.
+	digests map[string]string
 }
 
 // reload loads the policy file again. A policy that does not load is logged with its errors
-// and the current one stays.
+// and the current one stays. So does a policy whose version this process has already run with
+// other content: a version names one set of rules, or the same application and version could
+// get two decisions. Any change to the file's bytes, a comment's included, needs a new version.
 func (s *scorer) reload(cfg Config) {
+	cur := s.policy.Load()
 	pol, err := cfg.policy()
 	if err != nil {
-		s.log.Error("policy reload failed; the current policy stays", "policy_version", s.policy.Load().Version(), "err", err)
+		s.reloads.WithLabelValues("invalid").Inc()
+		s.log.Error("policy reload failed; the current policy stays", "policy_version", cur.Version(), "err", err)
 		return
 	}
-	old := s.policy.Swap(pol)
-	s.log.Info("policy reloaded", "policy_version", pol.Version(), "previous_version", old.Version())
+	if digest, seen := s.digests[pol.Version()]; seen && digest != pol.digest {
+		s.reloads.WithLabelValues("refused").Inc()
+		s.log.Error("policy reload refused: this version was already in use with other content; the current policy stays (give the changed policy a new version)",
+			"policy_version", cur.Version(), "file_version", pol.Version(), "file_sha256", pol.digest, "version_sha256", digest)
+		return
+	}
+	if pol.Version() == cur.Version() {
+		s.reloads.WithLabelValues("unchanged").Inc()
+		s.log.Info("policy reload: the file is unchanged", "policy_version", cur.Version(), "policy_sha256", cur.digest)
+		return
+	}
+	s.digests[pol.Version()] = pol.digest
+	s.policy.Store(pol)
+	s.reloads.WithLabelValues("reloaded").Inc()
+	s.log.Info("policy reloaded", "policy_version", pol.Version(), "previous_version", cur.Version(), "policy_sha256", pol.digest)
 }
 
 // score decides one application. It is idempotent: the same event gives the same decision,
