@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
 	"strings"
@@ -188,36 +189,94 @@ func TestDefaultPaymentsByHand(t *testing.T) {
 	}
 }
 
-// TestDefaultCardScenario spells out the standard usage scenario the card's ПСК is computed
-// under: the limit drawn on the day of issue less the 990 ₽ annual fee paid that day, then 12
-// equal monthly payments at the card rate. The fee weighs most on the smallest limit at the
-// highest rate.
-func TestDefaultCardScenario(t *testing.T) {
-	_, offers := mustDefault(t).Assemble(approved(partnerapi.ProductCreditCard, GradeUnknown, 50000_00))
-	if len(offers) != 1 {
-		t.Fatalf("%d offers, want 1", len(offers))
-	}
-	o := offers[0]
-	scenario := func(limit partnerapi.Money, rate float64) float64 {
-		flows := []loanmath.Flow{{Q: 0, Amount: -int64(limit) + 990_00}}
-		for k, p := range loanmath.Schedule(int64(limit), rate, 12) {
-			flows = append(flows, loanmath.Flow{Q: k + 1, Amount: p})
+// pskByHand solves the 353-FZ art. 6 equation for monthly base periods, Σ ДПk/(1+i)^k = 0, by
+// plain bisection, and returns ПСК = i × 12 × 100 rounded to three decimals. It is written
+// here, apart from loanmath, so that the worked examples below do not check the code with
+// itself: flows are the borrower's cash flows in kopecks, month by month from the day of
+// issue (negative what the borrower receives).
+func pskByHand(flows []float64) float64 {
+	npv := func(i float64) float64 {
+		v, d := 0.0, 1.0
+		for _, f := range flows {
+			v += f * d
+			d /= 1 + i
 		}
-		psk, err := loanmath.PSK(flows, 12)
-		if err != nil {
-			t.Fatal(err)
+		return v
+	}
+	lo, hi := 0.0, 1.0 // 0% to 1200% a year; the NPV falls as i grows
+	for range 200 {
+		mid := (lo + hi) / 2
+		if npv(mid) > 0 {
+			lo = mid
+		} else {
+			hi = mid
 		}
-		return psk
 	}
-	want := partnerapi.RateRange{Min: scenario(50000_00, 39.9), Max: scenario(10000_00, 49.9)}
-	if o.TotalCost != want {
-		t.Errorf("ПСК = %v, want %v", o.TotalCost, want)
+	return math.Round((lo+hi)/2*12*100*1000) / 1000
+}
+
+// monthly is the flows of credit of amount kopecks less a fee paid on the day of issue, then
+// eleven payments of pay and a last one of last.
+func monthly(amount, fee, pay, last float64) []float64 {
+	flows := []float64{-(amount - fee)}
+	for range 11 {
+		flows = append(flows, pay)
 	}
-	if o.TotalCost.Min <= o.Rate.Min || o.TotalCost.Max <= o.Rate.Max {
-		t.Errorf("ПСК %v must exceed the rate %v: the annual fee is a cost of credit", o.TotalCost, o.Rate)
+	return append(flows, last)
+}
+
+// TestPSKWorkedExamples checks the ПСК of a card with a fee under the standard usage scenario
+// and of a loan with a fee against constants derived outside the code under test. The
+// payments are by hand: the annuity A = S·r/(1−(1+r)^−12) rounded to a kopeck, each month's
+// interest on the balance rounded to a kopeck, and the last payment whatever balance and
+// interest remain. The ПСК constants solve Σ ДПk/(1+i)^k = 0 for those flows (a 50-digit
+// decimal bisection, run separately; pskByHand above must agree), ПСК = 1200·i:
+//
+//   - default card, unknown client, limit 50 000 ₽ at 39.9% (r = 0.03325), 990 ₽ annual fee:
+//     the client gets 49 010 ₽ and pays 11 × 5 121.05 ₽ and 5 121.06 ₽; i = 0.0366476…,
+//     ПСК 43.977 (the offer's least: largest limit, lowest rate);
+//   - the same card at 10 000 ₽ and 49.9% (r = 0.0415833…): 9 010 ₽ received, 11 × 1 075.33 ₽
+//     and 1 075.36 ₽; i = 0.0601096…, ПСК 72.132 (the offer's greatest);
+//   - a 12-month loan at 12% (r = 0.01) with a 2 000 ₽ issue fee: 100 000 ₽ gives 98 000 ₽,
+//     11 × 8 884.88 ₽ and 8 884.85 ₽, i = 0.0132121…, ПСК 15.854; 200 000 ₽ gives 198 000 ₽,
+//     11 × 17 769.76 ₽ and 17 769.72 ₽, i = 0.0115943…, ПСК 13.913.
+func TestPSKWorkedExamples(t *testing.T) {
+	const (
+		cardLeast, cardGreatest = 43.977, 72.132
+		loanLarge, loanSmall    = 13.913, 15.854
+	)
+	for _, tt := range []struct {
+		name  string
+		flows []float64
+		want  float64
+	}{
+		{"card 50 000 at 39.9%", monthly(50000_00, 990_00, 5121_05, 5121_06), cardLeast},
+		{"card 10 000 at 49.9%", monthly(10000_00, 990_00, 1075_33, 1075_36), cardGreatest},
+		{"loan 100 000 at 12%", monthly(100000_00, 2000_00, 8884_88, 8884_85), loanSmall},
+		{"loan 200 000 at 12%", monthly(200000_00, 2000_00, 17769_76, 17769_72), loanLarge},
+	} {
+		if got := pskByHand(tt.flows); got != tt.want {
+			t.Errorf("%s: ПСК by hand %.3f, want %.3f: the constant or the flows are wrong", tt.name, got, tt.want)
+		}
 	}
-	if o.Amount != (partnerapi.MoneyRange{Min: 10000_00, Max: 50000_00}) || o.Rate != (partnerapi.RateRange{Min: 39.9, Max: 49.9}) {
-		t.Errorf("limit %v, rate %v", o.Amount, o.Rate)
+
+	_, cards := mustDefault(t).Assemble(approved(partnerapi.ProductCreditCard, GradeUnknown, 50000_00))
+	if len(cards) != 1 {
+		t.Fatalf("%d card offers, want 1", len(cards))
+	}
+	if o := cards[0]; o.Amount != (partnerapi.MoneyRange{Min: 10000_00, Max: 50000_00}) || o.Rate != (partnerapi.RateRange{Min: 39.9, Max: 49.9}) ||
+		o.TotalCost != (partnerapi.RateRange{Min: cardLeast, Max: cardGreatest}) {
+		t.Errorf("card limit %v rate %v ПСК %v, want ПСК %v–%v", o.Amount, o.Rate, o.TotalCost, cardLeast, cardGreatest)
+	}
+
+	fee := mustParse(t, edit(t, "    required_documents: [\"Паспорт гражданина РФ\"]\n  - id: month-fee",
+		"    required_documents: [\"Паспорт гражданина РФ\"]\n    issue_fee: 2000\n  - id: month-fee"))
+	_, loans := fee.Assemble(approved(partnerapi.ProductLoan, "A", 200000_00))
+	if len(loans) != 1 {
+		t.Fatalf("%d loan offers, want 1", len(loans))
+	}
+	if o := loans[0]; o.TotalCost != (partnerapi.RateRange{Min: loanLarge, Max: loanSmall}) || o.Rate != (partnerapi.RateRange{Min: 12, Max: 12}) {
+		t.Errorf("loan with a fee: rate %v ПСК %v, want ПСК %v–%v", o.Rate, o.TotalCost, loanLarge, loanSmall)
 	}
 }
 
