@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -387,7 +388,8 @@ func TestRestartKeepsAnswers(t *testing.T) {
 }
 
 func TestPoisonEventEndsIn500(t *testing.T) {
-	s := start(t, options{budget: time.Second})
+	ops := admin.NewOps()
+	s := start(t, options{budget: time.Second, ops: ops})
 	nc, err := nats.Connect(s.sys.NATSURL())
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +417,17 @@ func TestPoisonEventEndsIn500(t *testing.T) {
 	}
 	if got := s.eventCounts("e2e-poison-1")[events.TypeApplicationFailed]; got != 1 {
 		t.Errorf("failed events = %d, want 1", got)
+	}
+	// An operator sees it on /metrics: one dead letter of scoring's, poison, given up on at
+	// its first delivery.
+	adm := httptest.NewServer(admin.Handler(ops, false))
+	defer adm.Close()
+	metrics := get(t, adm.URL+"/metrics")
+	if v, ok := sample(t, metrics, `loanflow_dead_letters_total{reason="`+events.ReasonPoison+`",stage="scoring"}`); v != 1 {
+		t.Errorf("scoring's poison dead letters = %v (present %v), want 1", v, ok)
+	}
+	if v, ok := sample(t, metrics, `loanflow_consumer_redeliveries_total{consumer="`+topology.ConsumerScoring+`"}`); ok {
+		t.Errorf("scoring redeliveries = %v, want none: a poison event is not retried", v)
 	}
 }
 
