@@ -134,7 +134,8 @@ type session struct {
 }
 
 // sessions issues and checks signed session cookies (HMAC-SHA256 with a key from
-// configuration), HttpOnly, SameSite=Strict, Secure when served over TLS. The cookie holds no
+// configuration), HttpOnly, SameSite=Strict, Secure and __Host- prefixed unless configured
+// otherwise (LOANFLOW_CONSOLE_INSECURE_COOKIES). The cookie holds no
 // role: the role is looked up in the configured accounts on every request, so a removed
 // account is signed out at once. Signing out revokes the session id in this process.
 type sessions struct {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/loanflow/loanflow/contracts/events"
@@ -49,6 +52,24 @@ func TestBrowserUnderwriting(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("queue-empty")),
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
+	}
+	// Chromium keeps the Secure, __Host- prefixed session cookie of http://127.0.0.1: the
+	// sign-in above would have come back to the sign-in page otherwise.
+	cookies, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{})
+		return res.Cookies, err
+	})
+	if err != nil {
+		t.Fatalf("cookies: %v", err)
+	}
+	var session *network.Cookie
+	for _, c := range cookies {
+		if c.Name == "__Host-lf_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.Secure || !session.HTTPOnly || session.Path != "/" {
+		t.Errorf("chromium's session cookie: %+v, want __Host-lf_session Secure, HttpOnly, Path=/", session)
 	}
 
 	// The referral arrives while the officer looks at the queue: the page refreshes itself.

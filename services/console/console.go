@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +59,12 @@ type Config struct {
 	// TLSCert and TLSKey (PEM files) make the console serve HTTPS; both or neither.
 	TLSCert string `env:"LOANFLOW_CONSOLE_TLS_CERT"`
 	TLSKey  string `env:"LOANFLOW_CONSOLE_TLS_KEY"`
-	// SecureCookies marks cookies Secure without TLS here (behind a TLS-terminating proxy).
-	SecureCookies bool `env:"LOANFLOW_CONSOLE_SECURE_COOKIES" envDefault:"false"`
+	// InsecureCookies drops the Secure flag and the __Host- prefix from the console's cookies.
+	// Cookies are Secure by default: browsers keep them over HTTPS (a TLS-terminating proxy
+	// included) and on http://localhost or 127.0.0.1. Only a console served over plain HTTP at
+	// another name needs this, and then its session cookie travels in clear: it is refused
+	// with TLS or a loopback address, and logged as a warning when used.
+	InsecureCookies bool `env:"LOANFLOW_CONSOLE_INSECURE_COOKIES" envDefault:"false"`
 
 	// Ops receives the service's metrics and readiness check; nil keeps them to the service.
 	Ops *admin.Ops `env:"-"`
@@ -102,10 +108,38 @@ func (c Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("LOANFLOW_CONSOLE_TLS_CERT, LOANFLOW_CONSOLE_TLS_KEY: give both or neither"))
 	}
+	if c.InsecureCookies && c.TLSCert != "" {
+		errs = append(errs, errors.New("LOANFLOW_CONSOLE_INSECURE_COOKIES: the console serves HTTPS (LOANFLOW_CONSOLE_TLS_CERT), where Secure cookies work"))
+	}
+	if c.InsecureCookies && loopback(c.listenAddr()) {
+		errs = append(errs, fmt.Errorf("LOANFLOW_CONSOLE_INSECURE_COOKIES: the console listens on %s, a loopback address, where browsers keep Secure cookies over plain HTTP", c.listenAddr()))
+	}
 	if c.Listener == nil && samePort(c.Addr, c.IngressAddr) {
 		errs = append(errs, fmt.Errorf("LOANFLOW_CONSOLE_ADDR %s: that is the port Yandex calls (LOANFLOW_HTTP_ADDR)", c.Addr))
 	}
 	return errors.Join(errs...)
+}
+
+// listenAddr is where the console listens: the listener's address when one is given.
+func (c Config) listenAddr() string {
+	if c.Listener != nil {
+		return c.Listener.Addr().String()
+	}
+	return c.Addr
+}
+
+// loopback reports whether a listen address is reachable only from this machine: localhost or
+// a loopback IP. An empty host or 0.0.0.0 is every interface, so not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // samePort reports whether two listen addresses would share a port on the same host.
@@ -163,6 +197,10 @@ func Run(ctx context.Context, cfg Config) error {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 		log.Warn("no LOANFLOW_CONSOLE_SESSION_KEY: sessions are signed with a key of this process only")
+	}
+	if cfg.InsecureCookies {
+		log.Warn("LOANFLOW_CONSOLE_INSECURE_COOKIES: the session cookie is not Secure and travels in clear over plain HTTP; "+
+			"anyone on the network path can replay it. Serve the console over HTTPS, or reach it at localhost", "addr", cfg.listenAddr())
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" {
@@ -223,7 +261,7 @@ func Run(ctx context.Context, cfg Config) error {
 	web, err := newServer(serverDeps{
 		store: st, pub: pub, view: v, feed: fd, hasher: hasher,
 		audit:    &auditReader{js: js, window: cfg.SearchWindow, timeout: 10 * time.Second, limit: 1000},
-		sessions: newSessions(key, cfg.SessionTTL, tlsCfg != nil || cfg.SecureCookies, users),
+		sessions: newSessions(key, cfg.SessionTTL, !cfg.InsecureCookies, users),
 		log:      log, now: cfg.Now, syncBudget: cfg.SyncBudget,
 	})
 	if err != nil {

@@ -70,8 +70,9 @@ func accountsFor(t testing.TB) []string {
 	return []string{"ivanova:officer:" + string(h), "petrov:officer:" + string(h), "auditor:auditor:" + string(h)}
 }
 
-// startConsole runs the console against natsURL until the test ends (or stop is called).
-func startConsole(t testing.TB, natsURL string) *env {
+// startConsole runs the console against natsURL until the test ends (or stop is called);
+// opts change its configuration before it starts.
+func startConsole(t testing.TB, natsURL string, opts ...func(*Config)) *env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,6 +83,13 @@ func startConsole(t testing.TB, natsURL string) *env {
 		Bus: natstest.Settings(natsURL), Listener: ln, Users: accountsFor(t), PhoneKey: testPhoneKey,
 		SessionKey: "console-test-session-key-0123456789abcdef", SyncBudget: 250 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Listener != ln {
+		ln.Close()
+		ln = cfg.Listener
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -105,7 +113,9 @@ func startConsole(t testing.TB, natsURL string) *env {
 		kv, err = js.KeyValue(context.Background(), topology.BucketUnderwriting)
 		return err == nil
 	})
-	u := "http://" + ln.Addr().String()
+	// A listener on every interface is called on the loopback.
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	u := "http://127.0.0.1:" + port
 	natstest.WaitFor(t, "the console to listen", func() bool {
 		resp, err := http.Get(u + "/signin")
 		if err != nil {

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,19 +146,37 @@ func TestAuth(t *testing.T) {
 
 	t.Run("session cookie flags", func(t *testing.T) {
 		c := newClient(t, e.url)
+		resp, _ := c.Do("GET", "/signin", nil)
+		var signin *http.Cookie
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "lf_signin" {
+				signin = ck
+			}
+		}
+		if signin == nil || !signin.Secure || !signin.HttpOnly || signin.SameSite != http.SameSiteStrictMode {
+			t.Errorf("sign-in cookie %+v: want Secure, HttpOnly, SameSite=Strict", signin)
+		}
 		tok := c.Token("/signin")
-		resp, _ := c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
+		resp, _ = c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
 		var found bool
 		for _, ck := range resp.Cookies() {
-			if ck.Name == "lf_session" {
+			switch ck.Name {
+			case "__Host-lf_session":
 				found = true
-				if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
-					t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", ck)
+				// __Host- makes the browser insist on Secure, Path=/ and no Domain.
+				if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.Domain != "" {
+					t.Errorf("session cookie %+v: want Secure, HttpOnly, SameSite=Strict, Path=/, no Domain", ck)
 				}
+			case "lf_session":
+				t.Errorf("session cookie without the __Host- prefix: %+v", ck)
 			}
 		}
 		if !found {
-			t.Error("no session cookie")
+			t.Error("no __Host-lf_session cookie")
+		}
+		// The client's jar, like a browser, sends the Secure cookie to 127.0.0.1 over http.
+		if resp, _ := c.Do("GET", "/queue", nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("signed in with the Secure cookie over http://127.0.0.1, /queue answers %d", resp.StatusCode)
 		}
 	})
 
@@ -187,6 +206,72 @@ func TestConfigRefusesTheYandexPort(t *testing.T) {
 	cfg.Addr = "127.0.0.1:8081"
 	if err := cfg.withDefaults().validate(); err != nil {
 		t.Errorf("validate = %v", err)
+	}
+}
+
+func TestInsecureCookiesOnlyForPlainHTTPElsewhere(t *testing.T) {
+	tests := []struct {
+		name, addr, cert string
+		wantErr          string
+	}{
+		{"every interface", "0.0.0.0:8090", "", ""},
+		{"a LAN address", "10.0.0.5:8090", "", ""},
+		{"no host", ":8090", "", ""},
+		{"127.0.0.1", "127.0.0.1:8081", "", "loopback"},
+		{"another loopback", "127.0.0.2:8081", "", "loopback"},
+		{"::1", "[::1]:8081", "", "loopback"},
+		{"localhost", "localhost:8081", "", "loopback"},
+		{"with TLS", "0.0.0.0:8090", "cert.pem", "serves HTTPS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Addr: tt.addr, TLSCert: tt.cert, TLSKey: tt.cert, PhoneKey: testPhoneKey, Users: accountsFor(t), InsecureCookies: true}
+			err := cfg.withDefaults().validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("validate = %v, want an error with %q", err, tt.wantErr)
+			}
+			cfg.InsecureCookies = false
+			if err := cfg.withDefaults().validate(); err != nil {
+				t.Errorf("without the opt-out, validate = %v", err)
+			}
+		})
+	}
+}
+
+// TestInsecureCookies is the opt-out at work: a console on every interface, over plain HTTP,
+// sets its session cookie without Secure (nor the __Host- prefix, which requires it) and says
+// so in its log.
+func TestInsecureCookies(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL(), func(c *Config) {
+		ln, err := net.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Listener, c.InsecureCookies = ln, true
+	})
+	c := newClient(t, e.url)
+	tok := c.Token("/signin")
+	resp, _ := c.Do("POST", "/signin", url.Values{"csrf": {tok}, "login": {"ivanova"}, "password": {testPassword}})
+	var found bool
+	for _, ck := range resp.Cookies() {
+		switch ck.Name {
+		case "lf_session":
+			found = true
+			if ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, not Secure", ck)
+			}
+		case "__Host-lf_session":
+			t.Errorf("a __Host- cookie without Secure: %+v", ck)
+		}
+	}
+	if !found {
+		t.Error("no lf_session cookie")
+	}
+	if resp, _ := c.Do("GET", "/queue", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("signed in, /queue answers %d", resp.StatusCode)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"level":"WARN","msg":"LOANFLOW_CONSOLE_INSECURE_COOKIES`) {
+		t.Errorf("the opt-out is not warned about:\n%s", logs)
 	}
 }
 
