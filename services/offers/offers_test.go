@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/loanflow/loanflow/contracts/decisions"
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
 	"github.com/loanflow/loanflow/pkg/offerlink"
@@ -309,7 +311,16 @@ func TestOffersFailingTheSelfCheckAreDroppedAndRecorded(t *testing.T) {
 	if err := os.WriteFile(file, []byte(low), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	js, kv := startOffersWith(t, func(c *offers.Config) { c.CatalogFile = file })
+	ops := admin.NewOps()
+	js, kv := startOffersWith(t, func(c *offers.Config) { c.CatalogFile, c.Ops = file, ops })
+	// Loans keep their 40% cap: both tiers are sent, and count nothing.
+	term := 24
+	scored(t, js, events.ApplicationScored{SearchID: "o-kept", ProductType: partnerapi.ProductLoan, Term: &term,
+		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 1000000_00,
+		ReasonCodes: []string{"KNOWN_CLIENT"}, PolicyVersion: "p"})
+	if r := record(t, kv, "o-kept"); r.Answer.Decision != partnerapi.DecisionHasApprove || len(r.Answer.Data) != 2 {
+		t.Errorf("grade A loan: %+v, want both tiers", r.Answer)
+	}
 	scored(t, js, events.ApplicationScored{SearchID: "o-capped", ProductType: partnerapi.ProductCreditCard,
 		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "unknown", MaxAmount: 50000_00,
 		ReasonCodes: []string{"UNKNOWN_CLIENT"}, PolicyVersion: "p"})
@@ -322,6 +333,16 @@ func TestOffersFailingTheSelfCheckAreDroppedAndRecorded(t *testing.T) {
 	}
 	if got := made.ReasonCodes[len(made.ReasonCodes)-1]; got != "OFFERS_FAILED_CHECK" {
 		t.Errorf("reasons %v, want OFFERS_FAILED_CHECK last", made.ReasonCodes)
+	}
+	// The decision is stored before its event is published, and counted as it is stored: one
+	// dropped card, by the check it failed; the kept card counts nothing.
+	const want = `
+# HELP loanflow_offers_dropped_total Offers the self-check kept out of answers, by product type and failed check.
+# TYPE loanflow_offers_dropped_total counter
+loanflow_offers_dropped_total{check="psk_above_cap",product_type="credit_card"} 1
+`
+	if err := testutil.GatherAndCompare(ops.Registry, strings.NewReader(want), "loanflow_offers_dropped_total"); err != nil {
+		t.Error(err)
 	}
 }
 

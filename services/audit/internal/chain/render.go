@@ -169,6 +169,9 @@ func summarise(r Record) string {
 			b.add("approval", string(p.Approval))
 		}
 		b.add("max", p.MaxAmount.String())
+		if p.MaxPayment > 0 {
+			b.add("max_payment", p.MaxPayment.String())
+		}
 		if len(p.ReasonCodes) > 0 {
 			b.add("reasons", strings.Join(p.ReasonCodes, ","))
 		}
@@ -187,6 +190,18 @@ func summarise(r Record) string {
 				ranges[i] = o.Amount.Min.String() + ".." + o.Amount.Max.String()
 			}
 			b.add("amounts", strings.Join(ranges, ","))
+		}
+		// The offers the self-check kept from Yandex, each with the checks it failed: a
+		// replay must show why an answer has fewer offers than the catalog made, or none.
+		if len(p.Dropped) > 0 {
+			dropped := make([]string, len(p.Dropped))
+			for i, d := range p.Dropped {
+				dropped[i] = d.OfferID + ":" + strings.Join(d.Checks, "+")
+			}
+			b.add("dropped", strings.Join(dropped, ","))
+		}
+		if len(p.ReasonCodes) > 0 {
+			b.add("reasons", strings.Join(p.ReasonCodes, ","))
 		}
 		return b.String()
 	case events.TypeApplicationFailed:

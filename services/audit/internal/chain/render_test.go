@@ -51,7 +51,7 @@ func TestRenderTable(t *testing.T) {
 	want := `   SEQ  TIME                      STAGE    EVENT                         SEARCH_ID                             SUMMARY
      1  2026-11-03T10:15:04.124Z  ingress  loan.application.received.v1  6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  product=loan amount=300000.00 term=24 phone=93******40
      2  2026-11-03T10:15:04.125Z  scoring  loan.application.scored.v1    6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  outcome=approved approval=pre_approved max=500000.00 reasons=INCOME_OK,BUREAU_B policy=2026.11.1
-     3  2026-11-03T10:15:04.126Z  offers   loan.decision.made.v1         6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  decision=has_approve offers=2 amounts=100000.00..500000.00,50000.00..150000.00
+     3  2026-11-03T10:15:04.126Z  offers   loan.decision.made.v1         6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  decision=has_approve offers=2 amounts=100000.00..500000.00,50000.00..150000.00 reasons=INCOME_OK
      4  2026-11-03T10:15:04.127Z  scoring  loan.application.failed.v1    6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  stage=scoring reason=retries_exhausted detail="bureau: timeout after 5s"
      5  2026-11-03T10:15:04.128Z  scoring  loan.application.referred.v1  6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  suggested=full_approved max=500000.00 reasons=REFER_LARGE_AMOUNT decide_by=2026-11-03T10:16:34Z
      6  2026-11-03T10:15:04.129Z  console  loan.underwriting.decided.v1  6f1c2a3e-8d4b-4c1a-9e2f-0a1b2c3d4e5f  by=ivanova outcome=approved approval=full_approved max=300000.00 reasons=REFER_LARGE_AMOUNT,OFFICER_APPROVED
@@ -194,6 +194,46 @@ func TestParseRecordRejects(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := ParseRecord([]byte(tt.in)); err == nil {
 			t.Errorf("%s: ParseRecord(%s) accepted it", tt.name, tt.in)
+		}
+	}
+}
+
+// TestSummaryOfDroppedOffers: a decision's summary names the offers the self-check dropped,
+// with the checks each failed, and the decision's reason codes, so that a replay shows why an
+// answer carries fewer offers than the catalog made, or none; the scored event shows the
+// monthly payment the offers were kept within.
+func TestSummaryOfDroppedOffers(t *testing.T) {
+	made, err := json.Marshal(events.DecisionMade{
+		SearchID: testSearchID, ProductType: "credit_card", Decision: "rejected",
+		Dropped: []events.DroppedOffer{
+			{OfferID: "card-120", Checks: []string{"psk_above_cap"}},
+			{OfferID: "card-x", Checks: []string{"range_order", "not_positive"}},
+		},
+		ReasonCodes: []string{"UNKNOWN_CLIENT", "OFFERS_FAILED_CHECK"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored, err := json.Marshal(events.ApplicationScored{
+		SearchID: testSearchID, ProductType: "loan", Outcome: events.OutcomeApproved, Approval: "full_approved",
+		MaxAmount: 2683779_54, MaxPayment: 130000_00, ReasonCodes: []string{"KNOWN_CLIENT"}, PolicyVersion: "p-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		typ     string
+		payload []byte
+		want    string
+	}{
+		{events.TypeDecisionMade, made,
+			"decision=rejected offers=0 dropped=card-120:psk_above_cap,card-x:range_order+not_positive reasons=UNKNOWN_CLIENT,OFFERS_FAILED_CHECK"},
+		{events.TypeApplicationScored, scored,
+			"outcome=approved approval=full_approved max=2683779.54 max_payment=130000.00 reasons=KNOWN_CLIENT policy=p-1"},
+	}
+	for _, tt := range tests {
+		if got := summarise(Record{EventType: tt.typ, Payload: tt.payload}); got != tt.want {
+			t.Errorf("%s summary:\n got %s\nwant %s", tt.typ, got, tt.want)
 		}
 	}
 }
