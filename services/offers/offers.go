@@ -154,11 +154,20 @@ type assembler struct {
 }
 
 // reload loads the catalog file again; a catalog that does not load is logged with its
-// errors and the current one stays.
+// errors and the current one stays. So does one that changes the products but keeps the
+// running version: decisions record the catalog version, which must name one catalog.
 func (a *assembler) reload(cfg Config) {
 	cat, err := cfg.catalog()
 	if err != nil {
 		a.log.Error("catalog reload failed; the current catalog stays", "catalog_version", a.catalog.Load().Version(), "err", err)
+		return
+	}
+	if cur := a.catalog.Load(); cat.Version() == cur.Version() {
+		if !cat.Equal(cur) {
+			a.log.Error("catalog reload refused: the file changes the catalog but keeps its version; give it a new version", "catalog_version", cur.Version())
+		} else {
+			a.log.Info("catalog reload: unchanged", "catalog_version", cur.Version())
+		}
 		return
 	}
 	old := a.catalog.Swap(cat)

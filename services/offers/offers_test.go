@@ -1,6 +1,7 @@
 package offers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -363,7 +365,10 @@ func TestCatalogReloadsOnSignal(t *testing.T) {
 	}
 	write(version("cat-1"))
 	reload := make(chan os.Signal, 1)
-	js, _ := startOffersWith(t, func(c *offers.Config) { c.CatalogFile, c.Reload = file, reload })
+	logs := &syncBuffer{}
+	js, kv := startOffersWith(t, func(c *offers.Config) {
+		c.CatalogFile, c.Reload, c.Logger = file, reload, slog.New(slog.NewTextHandler(logs, nil))
+	})
 	term := 12
 	decide := func(searchID string) string {
 		t.Helper()
@@ -391,7 +396,43 @@ func TestCatalogReloadsOnSignal(t *testing.T) {
 	if got := decide("r-after-bad"); got != "cat-2" {
 		t.Errorf("after a broken reload: %q, want cat-2", got)
 	}
+
+	// The running version with different products is refused: the version a decision records
+	// must name one catalog. The same file again, comments aside, is no change.
+	changed := strings.Replace(version("cat-2"), `bank_name: "АО «Лоанфлоу Банк»"`, `bank_name: "АО «Другой Банк»"`, 1)
+	if changed == version("cat-2") {
+		t.Fatal("the default catalog's bank_name moved")
+	}
+	write(changed)
+	reload <- syscall.SIGHUP
+	natstest.WaitFor(t, "reload refused", func() bool { return strings.Contains(logs.String(), "catalog reload refused") })
+	if got := decide("r-same-version"); got != "cat-2" {
+		t.Errorf("after a same-version reload: %q, want cat-2", got)
+	}
+	if name := record(t, kv, "r-same-version").Answer.Name; name != "АО «Лоанфлоу Банк»" {
+		t.Errorf("answer from bank %q: the refused catalog's content was used", name)
+	}
+	write("# the same catalog, with a comment\n" + version("cat-2"))
+	reload <- syscall.SIGHUP
+	natstest.WaitFor(t, "unchanged reload", func() bool { return strings.Contains(logs.String(), "catalog reload: unchanged") })
+	if strings.Count(logs.String(), "catalog reload refused") != 1 {
+		t.Errorf("a comment-only change was refused:\n%s", logs.String())
+	}
 }
+
+// syncBuffer is a bytes.Buffer safe for the service's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestRunRefusesMissingLinkKeys(t *testing.T) {
 	srv := natstest.Start(t)

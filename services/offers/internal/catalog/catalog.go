@@ -13,6 +13,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"reflect"
 
 	"github.com/loanflow/loanflow/contracts/partnerapi"
 )
@@ -98,3 +99,9 @@ func (c *Catalog) Version() string { return c.version }
 
 // BankName is the bank's legal name, sent as name in every final answer.
 func (c *Catalog) BankName() string { return c.bankName }
+
+// Equal reports whether c and other hold the same catalog: every product, price, document,
+// link and cap, the version included. Comments and layout of the file do not count. A reload
+// uses it to refuse a file that changes the products under the running version, which would
+// make the version recorded with a decision no longer say which products it was made from.
+func (c *Catalog) Equal(other *Catalog) bool { return reflect.DeepEqual(c, other) }

@@ -250,3 +250,26 @@ func TestLoad(t *testing.T) {
 		t.Error("Load(missing) succeeded")
 	}
 }
+
+// TestEqual: two parses of one catalog are equal whatever their comments; any change to what
+// the catalog holds makes them differ, so that a reload can refuse it under the same version.
+func TestEqual(t *testing.T) {
+	c := mustParse(t, fixture)
+	for _, tt := range []struct {
+		name string
+		yaml string
+		want bool
+	}{
+		{"the same file", fixture, true},
+		{"a comment added", "# a comment\n" + fixture, true},
+		{"a rate", edit(t, "A: {min: 12, max: 12}", "A: {min: 12, max: 12.5}"), false},
+		{"a fee", edit(t, "issue_fee: 1000", "issue_fee: 1000.01"), false},
+		{"a document", edit(t, "Кешбэк 1%", "Кешбэк 2%"), false},
+		{"the bank name", edit(t, "АО «Тест»", "АО «Тест 2»"), false},
+		{"the version", edit(t, `version: "test-1"`, `version: "test-2"`), false},
+	} {
+		if got := c.Equal(mustParse(t, tt.yaml)); got != tt.want {
+			t.Errorf("%s: Equal = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
