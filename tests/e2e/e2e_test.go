@@ -29,6 +29,7 @@ import (
 	"github.com/loanflow/loanflow/deploy/allinone"
 	"github.com/loanflow/loanflow/pkg/admin"
 	"github.com/loanflow/loanflow/pkg/bus"
+	"github.com/loanflow/loanflow/pkg/logging"
 	"github.com/loanflow/loanflow/pkg/natstest"
 )
 
@@ -92,7 +93,12 @@ func start(t *testing.T, o options) *system {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	if o.logs != nil {
-		cfg.Logger = slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		// The processes' own logger (pkg/logging), as LOG_LEVEL=debug LOG_FORMAT=json builds it.
+		logger, err := logging.New(o.logs, logging.Settings{Level: "debug", Format: "json"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Logger = logger
 	}
 	cfg.Ops = o.ops
 	cfg.Ingress.BearerTokens = []string{token}
