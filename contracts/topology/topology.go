@@ -58,6 +58,10 @@ const (
 	// BucketUnderwriting holds one underwriting case per referred search_id: who took it and
 	// how it was decided, so that two officers cannot decide the same application.
 	BucketUnderwriting = "underwriting"
+	// BucketConsoleRevocations holds the console sessions signed out before they expire, so
+	// that every console replica, and a console restarted with the same session key, refuses
+	// them. Each is kept as long as its session could still be presented (a per-key TTL).
+	BucketConsoleRevocations = "console_revocations"
 )
 
 // Durable consumers.
@@ -180,6 +184,21 @@ func UnderwritingBucket(o Options) jetstream.KeyValueConfig {
 		TTL:         o.DecisionsTTL,
 		Storage:     o.Storage,
 		Replicas:    o.Replicas,
+	}
+}
+
+// ConsoleRevocationsBucket declares the console_revocations bucket. It has no bucket-wide
+// TTL: the console writes each revocation with its session's remaining lifetime as the key's
+// TTL (LimitMarkerTTL enables per-key TTLs), so the declaration need not know the console's
+// session TTL.
+func ConsoleRevocationsBucket(o Options) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:         BucketConsoleRevocations,
+		Description:    "console sessions signed out before they expire",
+		History:        1,
+		LimitMarkerTTL: time.Minute,
+		Storage:        o.Storage,
+		Replicas:       o.Replicas,
 	}
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -135,27 +136,34 @@ type session struct {
 
 // sessions issues and checks signed session cookies (HMAC-SHA256 with a key from
 // configuration), HttpOnly, SameSite=Strict, Secure and __Host- prefixed unless configured
-// otherwise (LOANFLOW_CONSOLE_INSECURE_COOKIES). The cookie holds no
-// role: the role is looked up in the configured accounts on every request, so a removed
-// account is signed out at once. Signing out revokes the session id in this process.
+// otherwise (LOANFLOW_CONSOLE_INSECURE_COOKIES). The cookie holds no role: the
+// role is looked up in the configured accounts on every request, so a removed account is
+// signed out at once. Signing out revokes the session id in the console_revocations bucket,
+// which every request consults, so that the cookie is refused by every replica and after a
+// restart; this process also remembers the revocations it has seen.
 type sessions struct {
 	macKey, csrfKey []byte
 	ttl             time.Duration
 	secure          bool
 	users           accounts
+	store           *revocations
 
 	mu      sync.Mutex
 	revoked map[string]time.Time
 }
 
-func newSessions(key []byte, ttl time.Duration, secure bool, users accounts) *sessions {
+// errNoSession is a request without a valid session: no cookie, a bad or expired one, one
+// signed out, or one of a removed account.
+var errNoSession = errors.New("no valid session")
+
+func newSessions(key []byte, ttl time.Duration, secure bool, users accounts, store *revocations) *sessions {
 	derive := func(label string) []byte {
 		m := hmac.New(sha256.New, key)
 		m.Write([]byte(label))
 		return m.Sum(nil)
 	}
 	return &sessions{macKey: derive("loanflow-console-session"), csrfKey: derive("loanflow-console-csrf"),
-		ttl: ttl, secure: secure, users: users, revoked: map[string]time.Time{}}
+		ttl: ttl, secure: secure, users: users, store: store, revoked: map[string]time.Time{}}
 }
 
 // cookieName is the session cookie's; the __Host- prefix makes the browser insist on Secure,
@@ -185,38 +193,62 @@ func (s *sessions) issue(w http.ResponseWriter, acc account, now time.Time) sess
 	return sess
 }
 
-// current returns the request's valid session and its account.
-func (s *sessions) current(r *http.Request, now time.Time) (session, account, bool) {
+// current returns the request's valid session and its account: errNoSession without one,
+// another error when whether it was signed out cannot be told (the bucket unreachable).
+func (s *sessions) current(r *http.Request, now time.Time) (session, account, error) {
 	c, err := r.Cookie(s.cookieName())
 	if err != nil {
-		return session{}, account{}, false
+		return session{}, account{}, errNoSession
 	}
 	payload, mac, ok := strings.Cut(c.Value, ".")
 	if !ok || !hmac.Equal([]byte(mac), []byte(s.sign([]byte(payload)))) {
-		return session{}, account{}, false
+		return session{}, account{}, errNoSession
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return session{}, account{}, false
+		return session{}, account{}, errNoSession
 	}
 	var sess session
-	if json.Unmarshal(b, &sess) != nil || !now.Before(sess.Expires) || s.isRevoked(sess.ID, now) {
-		return session{}, account{}, false
+	if json.Unmarshal(b, &sess) != nil || sess.ID == "" || !now.Before(sess.Expires) || s.isRevoked(sess.ID, now) {
+		return session{}, account{}, errNoSession
 	}
 	acc, ok := s.users[sess.Login]
 	if !ok {
-		return session{}, account{}, false
+		return session{}, account{}, errNoSession
 	}
-	return sess, acc, true
+	if s.store != nil {
+		revoked, err := s.store.revoked(r.Context(), sess.ID)
+		if err != nil {
+			return session{}, account{}, err
+		}
+		if revoked {
+			s.remember(sess)
+			return session{}, account{}, errNoSession
+		}
+	}
+	return sess, acc, nil
 }
 
-// end revokes the session and clears its cookie.
-func (s *sessions) end(w http.ResponseWriter, sess session) {
+// end revokes the session, where every replica sees it, and clears its cookie. When the
+// revocation cannot be recorded the cookie is left as it is and the error returned: a
+// sign-out either holds everywhere or visibly fails.
+func (s *sessions) end(ctx context.Context, w http.ResponseWriter, sess session, now time.Time) error {
+	if s.store != nil {
+		if err := s.store.revoke(ctx, sess.ID, sess.Expires, now); err != nil {
+			return err
+		}
+	}
+	s.remember(sess)
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
+	return nil
+}
+
+// remember keeps a revocation in this process until its session expires.
+func (s *sessions) remember(sess session) {
 	s.mu.Lock()
 	s.revoked[sess.ID] = sess.Expires
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *sessions) isRevoked(id string, now time.Time) bool {

@@ -231,6 +231,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	revKV, err := conn.EnsureBucket(ctx, topology.ConsoleRevocationsBucket(conn.Topology()))
+	if err != nil {
+		return err
+	}
 	timeout := cfg.Bus.PublishTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -245,7 +249,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ops = admin.NewOps()
 	}
 	health := &bus.Health{}
-	ops.Ready.Add("console", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, topology.StreamAudit, "KV_"+kv.Bucket()))
+	ops.Ready.Add("console", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, topology.StreamAudit, "KV_"+kv.Bucket(), "KV_"+revKV.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerConsole)
 	if err != nil {
 		return err
@@ -261,7 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 	web, err := newServer(serverDeps{
 		store: st, pub: pub, view: v, feed: fd, hasher: hasher,
 		audit:    &auditReader{js: js, window: cfg.SearchWindow, timeout: 10 * time.Second, limit: 1000},
-		sessions: newSessions(key, cfg.SessionTTL, !cfg.InsecureCookies, users),
+		sessions: newSessions(key, cfg.SessionTTL, !cfg.InsecureCookies, users, &revocations{kv: revKV, timeout: timeout}),
 		log:      log, now: cfg.Now, syncBudget: cfg.SyncBudget,
 	})
 	if err != nil {

@@ -127,8 +127,13 @@ type handlerFunc func(http.ResponseWriter, *http.Request, *request)
 func (s *server) authed(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang := language(w, r)
-		sess, acc, ok := s.sessions.current(r, s.now())
-		if !ok {
+		sess, acc, err := s.sessions.current(r, s.now())
+		if err != nil && !errors.Is(err, errNoSession) {
+			s.log.Error("session check", "path", r.URL.Path, "err", err)
+			s.fail(w, r, &request{lang: lang}, http.StatusServiceUnavailable, "err.internal")
+			return
+		}
+		if err != nil {
 			next := "/queue"
 			if r.Method == http.MethodGet {
 				next = r.URL.RequestURI()
@@ -335,7 +340,7 @@ func safeNext(next string) string {
 
 func (s *server) signinPage(w http.ResponseWriter, r *http.Request) {
 	req := &request{lang: language(w, r)}
-	if _, _, ok := s.sessions.current(r, s.now()); ok {
+	if _, _, err := s.sessions.current(r, s.now()); err == nil {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -374,7 +379,11 @@ func (s *server) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) signout(w http.ResponseWriter, r *http.Request, req *request) {
-	s.sessions.end(w, req.sess)
+	if err := s.sessions.end(r.Context(), w, req.sess, s.now()); err != nil {
+		s.log.Error("sign-out not recorded: the session stays valid", "login", req.acc.Login, "err", err)
+		s.fail(w, r, req, http.StatusServiceUnavailable, "err.signout")
+		return
+	}
 	s.log.Info("signed out", "login", req.acc.Login)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }

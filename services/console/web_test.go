@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,9 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
 )
 
@@ -196,6 +199,121 @@ func TestAuth(t *testing.T) {
 			t.Error("?lang=ru does not switch back")
 		}
 	})
+}
+
+// TestSignOutHoldsEverywhere signs out on one console; the same cookie is then refused by a
+// second console on the same NATS, and by a console started afresh with the same session key
+// (the all-in-one keeps its key in the data directory).
+func TestSignOutHoldsEverywhere(t *testing.T) {
+	srv := natstest.Start(t)
+	one, two := startConsole(t, srv.ClientURL()), startConsole(t, srv.ClientURL())
+	c := newClient(t, one.url)
+	c.SignIn("ivanova", testPassword)
+	u, _ := url.Parse(one.url)
+	saved := c.HTTP().Jar.Cookies(u)
+	replay := func(e *env) int {
+		t.Helper()
+		r := newClient(t, e.url)
+		eu, _ := url.Parse(e.url)
+		r.HTTP().Jar.SetCookies(eu, saved)
+		resp, _ := r.Do("GET", "/queue", nil)
+		return resp.StatusCode
+	}
+	if got := replay(two); got != http.StatusOK {
+		t.Fatalf("before signing out, the second console answers the cookie with %d, want 200", got)
+	}
+	resp, _ := c.Post("/queue", "/signout", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+		t.Fatalf("sign out: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := replay(two); got != http.StatusSeeOther {
+		t.Errorf("the second console answers the signed-out cookie with %d, want 303 to the sign-in page", got)
+	}
+	if got := replay(one); got != http.StatusSeeOther {
+		t.Errorf("the first console answers the signed-out cookie with %d", got)
+	}
+	one.stop()
+	three := startConsole(t, srv.ClientURL())
+	if got := replay(three); got != http.StatusSeeOther {
+		t.Errorf("a console started afresh answers the signed-out cookie with %d", got)
+	}
+	// Another officer's session is untouched.
+	other := newClient(t, three.url)
+	other.SignIn("petrov", testPassword)
+	if resp, _ := other.Do("GET", "/queue", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("another session after the sign-out: %d", resp.StatusCode)
+	}
+	// The revocation lives as long as the session could: its key's TTL is the time left.
+	js := one.js
+	kv, err := js.KeyValue(context.Background(), topology.BucketConsoleRevocations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for k := range keys.Keys() {
+		n++
+		if strings.Contains(saved[0].Value, k) {
+			t.Error("the bucket holds the cookie's contents")
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d revocations in the bucket, want 1", n)
+	}
+	stream, err := js.Stream(context.Background(), "KV_"+topology.BucketConsoleRevocations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetLastMsgForSubject(context.Background(), "$KV."+topology.BucketConsoleRevocations+".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := time.ParseDuration(msg.Header.Get(jetstream.MsgTTLHeader))
+	if err != nil || ttl > 8*time.Hour || ttl < 8*time.Hour-time.Minute {
+		t.Errorf("the revocation's TTL is %q (%v), want the session's 8h less the seconds it lived", msg.Header.Get(jetstream.MsgTTLHeader), err)
+	}
+}
+
+// TestRevocationExpiresWithItsSession: a revocation is kept only as long as its session could
+// be presented.
+func TestRevocationExpiresWithItsSession(t *testing.T) {
+	_, js, err := bus.Connect(natstest.Start(t).ClientURL(), "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := bus.EnsureBucket(context.Background(), js, topology.ConsoleRevocationsBucket(topology.Options{Replicas: 1, Storage: jetstream.MemoryStorage}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &revocations{kv: kv, timeout: 2 * time.Second}
+	ctx, now := context.Background(), time.Now()
+	if err := r.revoke(ctx, "short", now.Add(1500*time.Millisecond), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.revoke(ctx, "long", now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.revoke(ctx, "long", now.Add(time.Hour), now); err != nil {
+		t.Errorf("revoking twice: %v", err)
+	}
+	if err := r.revoke(ctx, "expired", now.Add(-time.Second), now); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"short": true, "long": true, "expired": false, "never": false} {
+		if got, err := r.revoked(ctx, id); err != nil || got != want {
+			t.Errorf("revoked(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	natstest.WaitFor(t, "the short session's revocation to expire", func() bool {
+		got, err := r.revoked(ctx, "short")
+		return err == nil && !got
+	})
+	if got, err := r.revoked(ctx, "long"); err != nil || !got {
+		t.Errorf("the long session's revocation: %v, %v", got, err)
+	}
 }
 
 func TestConfigRefusesTheYandexPort(t *testing.T) {
