@@ -1,12 +1,22 @@
 package tracing
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestContextCrossesHeaders starts a span, carries it in message headers to a "consumer"
@@ -55,5 +65,112 @@ func TestSetupIsOffWithoutEndpoint(t *testing.T) {
 	Inject(Extract(context.Background(), in), out)
 	if out["traceparent"] != in["traceparent"] {
 		t.Errorf("traceparent passed through as %q, want %q", out["traceparent"], in["traceparent"])
+	}
+}
+
+// otlpReceiver is an OTLP/HTTP collector: it decodes every export request it is sent.
+type otlpReceiver struct {
+	mu       sync.Mutex
+	paths    []string
+	types    []string
+	requests []*coltracepb.ExportTraceServiceRequest
+	errs     []error
+}
+
+func (rc *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	req := &coltracepb.ExportTraceServiceRequest{}
+	if err == nil {
+		err = proto.Unmarshal(body, req)
+	}
+	rc.mu.Lock()
+	rc.paths = append(rc.paths, r.Method+" "+r.URL.Path)
+	rc.types = append(rc.types, r.Header.Get("Content-Type"))
+	if err != nil {
+		rc.errs = append(rc.errs, err)
+	} else {
+		rc.requests = append(rc.requests, req)
+	}
+	rc.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	_, _ = w.Write(b)
+}
+
+// TestSetupExportsOverOTLPHTTP points the OTLP variables Setup reads at a receiver, creates
+// a parent and a child span and checks that shutdown flushes them there: one protobuf POST to
+// the traces path with both spans, their trace, their parent link and the service's name.
+func TestSetupExportsOverOTLPHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name, endpointVar, path, wantPath string
+	}{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "/v1/traces"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/collector/traces", "/collector/traces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &otlpReceiver{}
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+			t.Setenv(tc.endpointVar, srv.URL+tc.path)
+			if !Configured() {
+				t.Fatalf("Configured() = false with %s set", tc.endpointVar)
+			}
+			shutdown, err := Setup(context.Background(), "loanflow-test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, parent := Tracer().Start(context.Background(), "POST loan_approval", trace.WithSpanKind(trace.SpanKindServer))
+			_, child := Tracer().Start(ctx, "scoring loan.application.received.v1", trace.WithSpanKind(trace.SpanKindConsumer))
+			child.End()
+			parent.End()
+			if err := shutdown(context.Background()); err != nil {
+				t.Fatalf("shutdown (the flush): %v", err)
+			}
+
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			if len(rc.errs) > 0 {
+				t.Fatalf("undecodable export: %v", rc.errs)
+			}
+			if len(rc.paths) != 1 || rc.paths[0] != "POST "+tc.wantPath || rc.types[0] != "application/x-protobuf" {
+				t.Fatalf("requests %v with content types %v, want one POST %s of application/x-protobuf", rc.paths, rc.types, tc.wantPath)
+			}
+			traceID := parent.SpanContext().TraceID()
+			got := map[string]*tracepb.Span{}
+			for _, rs := range rc.requests[0].GetResourceSpans() {
+				service := ""
+				for _, a := range rs.GetResource().GetAttributes() {
+					if a.GetKey() == "service.name" {
+						service = a.GetValue().GetStringValue()
+					}
+				}
+				if service != "loanflow-test" {
+					t.Errorf("resource service.name %q, want loanflow-test", service)
+				}
+				for _, ss := range rs.GetScopeSpans() {
+					for _, sp := range ss.GetSpans() {
+						got[sp.GetName()] = sp
+					}
+				}
+			}
+			p, c := got["POST loan_approval"], got["scoring loan.application.received.v1"]
+			if p == nil || c == nil || len(got) != 2 {
+				t.Fatalf("exported spans %v, want the parent and the child", slices.Collect(maps.Keys(got)))
+			}
+			for _, sp := range []*tracepb.Span{p, c} {
+				if !bytes.Equal(sp.GetTraceId(), traceID[:]) {
+					t.Errorf("span %q in trace %x, want %s", sp.GetName(), sp.GetTraceId(), traceID)
+				}
+			}
+			parentID := parent.SpanContext().SpanID()
+			if !bytes.Equal(p.GetSpanId(), parentID[:]) || !bytes.Equal(c.GetParentSpanId(), parentID[:]) {
+				t.Errorf("child's parent %x, parent's id %x, want both %s", c.GetParentSpanId(), p.GetSpanId(), parentID)
+			}
+			if p.GetKind() != tracepb.Span_SPAN_KIND_SERVER || c.GetKind() != tracepb.Span_SPAN_KIND_CONSUMER {
+				t.Errorf("kinds %v and %v, want server and consumer", p.GetKind(), c.GetKind())
+			}
+		})
 	}
 }
