@@ -204,16 +204,16 @@ func TestUnderwritingDecisionsBecomeAnswers(t *testing.T) {
 // TestPaymentsStayWithinMaxPayment: the largest monthly payment scoring's debt-to-income
 // allows travels in the scored event (and in an officer's or the fallback's decision), and no
 // offer's payment.max exceeds it. The e2e suite's known client: 130 000 ₽ a month, approved for
-// 2 683 779.54 ₽; without the bound the cash-large tier's 12-month corner would be 245 921 ₽.
+// 2 683 779.64 ₽; without the bound the cash-large tier's 12-month corner would be 245 921 ₽.
 func TestPaymentsStayWithinMaxPayment(t *testing.T) {
 	js, kv := startOffers(t)
 	term := 24
 	scored(t, js, events.ApplicationScored{SearchID: "p-scored", ProductType: partnerapi.ProductLoan, Term: &term,
-		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 2683779_54,
+		Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 2683779_64,
 		MaxPayment: 130000_00, PolicyVersion: "p"})
 	msg, err := bus.NewEvent(events.TypeUnderwritingDecided, "p-decided", bus.Trace{}, events.UnderwritingDecided{
 		SearchID: "p-decided", ProductType: partnerapi.ProductLoan, Term: &term,
-		Decision:  events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 2683779_54, MaxPayment: 130000_00},
+		Decision:  events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 2683779_64, MaxPayment: 130000_00},
 		DecidedBy: "ivanova", ReasonCodes: []string{"REFER_AMOUNT", "OFFICER_APPROVED"}, PolicyVersion: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -231,8 +231,8 @@ func TestPaymentsStayWithinMaxPayment(t *testing.T) {
 				t.Errorf("%s: offer %v–%v over %+v months pays up to %v, above the 130000.00 allowed", id, o.Amount.Min, o.Amount.Max, *o.Term, *o.Payment.Max)
 			}
 		}
-		if large := rec.Answer.Data[1]; large.Amount.Max != 2683779_54 || large.Term.Min != 25 {
-			t.Errorf("%s: cash-large %v over %+v months, want up to 2683779.54 from 25 months", id, large.Amount, *large.Term)
+		if large := rec.Answer.Data[1]; large.Amount.Max != 2683779_64 || large.Term.Min != 25 {
+			t.Errorf("%s: cash-large %v over %+v months, want up to 2683779.64 from 25 months", id, large.Amount, *large.Term)
 		}
 	}
 }

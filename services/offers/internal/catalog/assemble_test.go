@@ -395,18 +395,20 @@ func TestAssembleIsDeterministic(t *testing.T) {
 
 // TestPaymentWithinMeansWorkedCase is the end-to-end suite's known client: income 250 000 ₽,
 // debts 20 000 ₽, a salary client (60% of income), a 24-month loan. Scoring leaves
-// 250 000·0.6 − 20 000 = 130 000 ₽ a month and approves 2 683 779.54 ₽ (14.9% over 24 months).
+// 250 000·0.6 − 20 000 = 130 000 ₽ a month and approves 2 683 779.64 ₽: the largest amount whose
+// payment at 14.9% over 24 months rounds to at most 130 000.00 ₽ (the closed form gives
+// 2 683 779.54 ₽; the payment's rounding to a kopeck admits ten kopecks more).
 // Priced by the catalog at grade A, the offers' largest payments must fit in 130 000 ₽:
 //   - cash-standard, 600 000 ₽ at 19.9% (r = 0.0165833…): 600000·r/(1−(1+r)^−n) is
 //     156 269.89 ₽ for n = 4 and 126 035.45 ₽ for n = 5, so its terms start at 5 months;
-//   - cash-large, 2 683 779.54 ₽ at 17.9% (r = 0.0149166…): 133 855.65 ₽ for n = 24 and
-//     129 398.47 ₽ for n = 25, so its terms start at 25 months (the 12-month corner would be
+//   - cash-large, 2 683 779.64 ₽ at 17.9% (r = 0.0149166…): 133 855.65 ₽ for n = 24 and
+//     129 398.48 ₽ for n = 25, so its terms start at 25 months (the 12-month corner would be
 //     245 921 ₽, almost twice what the client can pay).
 //
 // payment.min is unchanged: 30 000 ₽ at 14.9% over 60 months, 712.12 ₽, and 600 000.01 ₽ at
 // 12.9% over 84 months, 10 882.59 ₽.
 func TestPaymentWithinMeansWorkedCase(t *testing.T) {
-	in := approved(partnerapi.ProductLoan, "A", 2683779_54)
+	in := approved(partnerapi.ProductLoan, "A", 2683779_64)
 	in.MaxPayment = 130000_00
 	_, offers := mustDefault(t).Assemble(in)
 	type figures struct {
@@ -420,7 +422,7 @@ func TestPaymentWithinMeansWorkedCase(t *testing.T) {
 	}
 	want := []figures{
 		{partnerapi.MoneyRange{Min: 30000_00, Max: 600000_00}, partnerapi.TermRange{Min: 5, Max: 60}, 712_12, 126035_45},
-		{partnerapi.MoneyRange{Min: 600000_01, Max: 2683779_54}, partnerapi.TermRange{Min: 25, Max: 84}, 10882_59, 129398_47},
+		{partnerapi.MoneyRange{Min: 600000_01, Max: 2683779_64}, partnerapi.TermRange{Min: 25, Max: 84}, 10882_59, 129398_48},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("offers = %+v\nwant     %+v", got, want)
