@@ -15,7 +15,9 @@ type barChart struct {
 	W, H  int
 	Bars  []bar
 	Max   int
-	Ticks []tick
+	// MaxLabel is the maximum's caption, in the page's language.
+	MaxLabel string
+	Ticks    []tick
 	Class string
 }
 

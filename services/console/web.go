@@ -173,6 +173,7 @@ type page struct {
 	Langs  []string
 	Title  string
 	Path   string
+	Query  url.Values
 	User   *account
 	CSRF   string
 	Now    time.Time
@@ -192,6 +193,18 @@ func (p *page) Tf(prefix string, value any) string {
 		return m
 	}
 	return v
+}
+
+// LangHref is this page's address in another language: the path and query as they are (a
+// sign-in's next, a search's filters), lang set, the live refresh's fragment left out.
+func (p *page) LangHref(lang string) string {
+	q := url.Values{}
+	for k, v := range p.Query {
+		q[k] = append([]string(nil), v...)
+	}
+	q.Set("lang", lang)
+	q.Del("fragment")
+	return p.Path + "?" + q.Encode()
 }
 
 // Officer reports whether the signed-in user may take and decide cases.
@@ -290,7 +303,7 @@ func (p *page) Short(s string) string {
 }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, req *request, status int, name, title string, data any, fragment string) {
-	p := &page{Lang: req.lang, Langs: languages, Title: title, Path: r.URL.Path, Now: s.now(), Data: data, server: s}
+	p := &page{Lang: req.lang, Langs: languages, Title: title, Path: r.URL.Path, Query: r.URL.Query(), Now: s.now(), Data: data, server: s}
 	if req.acc.Login != "" {
 		acc := req.acc
 		p.User, p.CSRF = &acc, s.sessions.csrfToken(req.sess)
@@ -637,8 +650,9 @@ func (s *server) timelinePage(w http.ResponseWriter, r *http.Request, req *reque
 		return
 	}
 	d := timelineData{SearchID: id}
+	fp := &page{Lang: req.lang}
 	for _, rec := range recs {
-		d.Rows = append(d.Rows, timelineRow{auditRecord: rec, Details: details(rec.Payload)})
+		d.Rows = append(d.Rows, timelineRow{auditRecord: rec, Details: details(rec.Payload, fp)})
 	}
 	if _, _, err := s.store.get(r.Context(), id); err == nil {
 		d.HasCase = true
@@ -653,13 +667,18 @@ func (s *server) timelinePage(w http.ResponseWriter, r *http.Request, req *reque
 // detailKeys are the payload fields a timeline row shows, in this order. The phone hash is
 // left out: it means nothing to a person.
 var detailKeys = []string{
-	"product_type", "amount", "term", "phone_mask", "outcome", "approval", "grade", "max_amount",
+	"product_type", "amount", "term", "phone_mask", "outcome", "approval", "grade", "max_amount", "max_payment",
 	"min_amount", "decision", "taken_by", "decided_by", "comment", "suggested", "fallback", "stage", "reason", "detail",
 	"reason_codes", "policy_version", "catalog_version", "offer_id", "channel", "decide_by",
 }
 
-// details flattens the interesting fields of a payload into key/value pairs.
-func details(payload json.RawMessage) []detail {
+// moneyFields are the payload fields that hold roubles.
+var moneyFields = map[string]bool{"amount": true, "max_amount": true, "min_amount": true, "max_payment": true}
+
+// details turns the interesting fields of a payload into labelled values, formatted for
+// people in the page's language: amounts in roubles, codes of products, outcomes and
+// decisions translated, proposals spelt out, moments as times.
+func details(payload json.RawMessage, p *page) []detail {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(payload, &m) != nil {
 		return nil
@@ -670,7 +689,7 @@ func details(payload json.RawMessage) []detail {
 		if !ok || string(raw) == "null" {
 			continue
 		}
-		out = append(out, detail{Key: k, Value: flat(raw)})
+		out = append(out, detail{Key: k, Value: detailValue(k, raw, p)})
 	}
 	if offers, ok := m["offers"]; ok {
 		var list []json.RawMessage
@@ -679,6 +698,62 @@ func details(payload json.RawMessage) []detail {
 		}
 	}
 	return out
+}
+
+// detailValue formats one payload field; what it does not know is shown flat.
+func detailValue(key string, raw json.RawMessage, p *page) string {
+	var str string
+	isString := json.Unmarshal(raw, &str) == nil
+	switch {
+	case moneyFields[key]:
+		var v partnerapi.Money
+		if json.Unmarshal(raw, &v) == nil {
+			return p.Money(v)
+		}
+	case key == "product_type" && isString:
+		return p.Tf("product.", str)
+	case key == "outcome" && isString:
+		return p.Tf("outcome.", str)
+	case key == "approval" && isString:
+		return p.Tf("approval.", str)
+	case key == "decision" && isString: // decision.made: the answer's decision code
+		return p.Tf("decision.", str)
+	case key == "decision", key == "suggested", key == "fallback": // a proposal
+		var pr events.Proposal
+		if json.Unmarshal(raw, &pr) == nil && pr.Outcome != "" {
+			return p.Proposal(pr)
+		}
+	case key == "term":
+		var n int
+		if json.Unmarshal(raw, &n) == nil {
+			return strconv.Itoa(n) + " " + p.T("unit.months")
+		}
+	case key == "decide_by" && isString:
+		if t, err := time.Parse(time.RFC3339Nano, str); err == nil {
+			return p.Time(t)
+		}
+	case key == "decided_by" && isString:
+		return p.By(str)
+	}
+	return flat(raw)
+}
+
+// Proposal spells out a policy's or an officer's proposal: outcome, approval, grade, limits.
+func (p *page) Proposal(pr events.Proposal) string {
+	s := p.Tf("outcome.", pr.Outcome)
+	if pr.Approval != "" {
+		s += ", " + p.Tf("approval.", pr.Approval)
+	}
+	if pr.Grade != "" {
+		s += ", " + p.T("case.grade") + " " + pr.Grade
+	}
+	if pr.MaxAmount > 0 {
+		s += ", ≤ " + p.Money(pr.MaxAmount)
+	}
+	if pr.MaxPayment > 0 {
+		s += ", " + p.T("offer.payment") + " ≤ " + p.Money(pr.MaxPayment)
+	}
+	return s
 }
 
 // flat renders a JSON value compactly: strings bare, lists comma-joined, objects as k=v.
@@ -697,7 +772,7 @@ func flat(raw json.RawMessage) string {
 			for i, e := range x {
 				parts[i] = walk(e)
 			}
-			return strings.Join(parts, ",")
+			return strings.Join(parts, ", ")
 		case map[string]any:
 			keys := make([]string, 0, len(x))
 			for k := range x {
@@ -741,6 +816,7 @@ func (s *server) dashboardPage(w http.ResponseWriter, r *http.Request, req *requ
 		Products:  productBars(sum, req.lang),
 		SyncW:     strconv.FormatFloat(200*sum.SyncShare(), 'f', 1, 64),
 	}
+	d.PerMinute.MaxLabel, d.Failures.MaxLabel = translate(req.lang, "dash.max"), translate(req.lang, "dash.max")
 	frag := ""
 	if r.URL.Query().Get("fragment") == "1" {
 		frag = "body"

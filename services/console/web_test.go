@@ -198,6 +198,16 @@ func TestAuth(t *testing.T) {
 		if !strings.Contains(body, "Очередь андеррайтинга") {
 			t.Error("?lang=ru does not switch back")
 		}
+		// The language links keep the page's query: a sign-in keeps where it goes next.
+		anon := newClient(t, e.url)
+		_, body = anon.Do("GET", "/signin?next=%2Fdashboard", nil)
+		if !strings.Contains(body, `href="/signin?lang=en&amp;next=%2Fdashboard"`) {
+			t.Errorf("the English link of the sign-in page drops next:\n%s", body)
+		}
+		_, body = anon.Do("GET", "/signin?lang=en&next=%2Fdashboard", nil)
+		if !strings.Contains(body, `name="next" value="/dashboard"`) || !strings.Contains(body, `href="/signin?lang=ru&amp;next=%2Fdashboard"`) {
+			t.Errorf("after switching, the sign-in page lost next:\n%s", body)
+		}
 	})
 }
 
@@ -497,6 +507,23 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 			!strings.Contains(body, "заявка получена") || !strings.Contains(body, "REFER_LARGE_AMOUNT") || !strings.Contains(body, `id="case-link"`) {
 			t.Errorf("timeline: %d\n%s", resp.StatusCode, body)
 		}
+		// Fields by name in the page's language, amounts in roubles, codes translated.
+		for _, want := range []string{"<b>сумма</b> 2\u00a0500\u00a0000,00\u00a0₽", "<b>продукт</b> кредит наличными", "<b>срок</b> 60 мес.",
+			"<b>предложение политики</b> одобрено, полное одобрение", "<b>коды причин</b>", "<td>приём</td>"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("timeline: no %q", want)
+			}
+		}
+		for _, raw := range []string{"<b>amount</b>", "<b>product_type</b>", "max_amount=", ">ingress<"} {
+			if strings.Contains(body, raw) {
+				t.Errorf("timeline shows %q raw", raw)
+			}
+		}
+		_, body = c.Do("GET", "/applications/"+ev.SearchID+"?lang=en", nil)
+		if !strings.Contains(body, "<b>amount</b> 2\u00a0500\u00a0000.00\u00a0₽") || !strings.Contains(body, "<b>policy&#39;s proposal</b> approved, full approval") {
+			t.Errorf("English timeline:\n%s", body)
+		}
+		c.Do("GET", "/queue?lang=ru", nil)
 		if resp, _ := c.Do("GET", "/applications/00000000-0000-4000-8000-00000000dead", nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("timeline of nothing: %d, want 404", resp.StatusCode)
 		}
@@ -511,6 +538,9 @@ func TestSearchTimelineAndDashboard(t *testing.T) {
 			return strings.Contains(body, `id="dash-received">1<`) && strings.Contains(body, `id="dash-sync">100.0%<`)
 		})
 		_, body := c.Do("GET", "/dashboard?fragment=1", nil)
+		if !strings.Contains(body, ">макс. ") || strings.Contains(body, ">max ") {
+			t.Error("the charts' maximum is not captioned in Russian")
+		}
 		if !strings.Contains(body, "<svg") || strings.Contains(body, "<html") {
 			t.Error("the dashboard fragment is not the charts alone")
 		}
