@@ -12,13 +12,13 @@ import (
 
 // barChart is a column chart of counts over the window's minutes.
 type barChart struct {
-	W, H  int
-	Bars  []bar
-	Max   int
+	W, H int
+	Bars []bar
+	Max  int
 	// MaxLabel is the maximum's caption, in the page's language.
 	MaxLabel string
 	Ticks    []tick
-	Class string
+	Class    string
 }
 
 type bar struct {
