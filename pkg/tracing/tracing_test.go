@@ -3,20 +3,17 @@ package tracing
 import (
 	"bytes"
 	"context"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/loanflow/loanflow/pkg/tracing/otlptest"
 )
 
 // TestContextCrossesHeaders starts a span, carries it in message headers to a "consumer"
@@ -68,35 +65,6 @@ func TestSetupIsOffWithoutEndpoint(t *testing.T) {
 	}
 }
 
-// otlpReceiver is an OTLP/HTTP collector: it decodes every export request it is sent.
-type otlpReceiver struct {
-	mu       sync.Mutex
-	paths    []string
-	types    []string
-	requests []*coltracepb.ExportTraceServiceRequest
-	errs     []error
-}
-
-func (rc *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	req := &coltracepb.ExportTraceServiceRequest{}
-	if err == nil {
-		err = proto.Unmarshal(body, req)
-	}
-	rc.mu.Lock()
-	rc.paths = append(rc.paths, r.Method+" "+r.URL.Path)
-	rc.types = append(rc.types, r.Header.Get("Content-Type"))
-	if err != nil {
-		rc.errs = append(rc.errs, err)
-	} else {
-		rc.requests = append(rc.requests, req)
-	}
-	rc.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	_, _ = w.Write(b)
-}
-
 // TestSetupExportsOverOTLPHTTP points the OTLP variables Setup reads at a receiver, creates
 // a parent and a child span and checks that shutdown flushes them there: one protobuf POST to
 // the traces path with both spans, their trace, their parent link and the service's name.
@@ -108,12 +76,10 @@ func TestSetupExportsOverOTLPHTTP(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/collector/traces", "/collector/traces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := &otlpReceiver{}
-			srv := httptest.NewServer(rc)
-			defer srv.Close()
+			rc := otlptest.Start(t)
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 			t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-			t.Setenv(tc.endpointVar, srv.URL+tc.path)
+			t.Setenv(tc.endpointVar, rc.URL+tc.path)
 			if !Configured() {
 				t.Fatalf("Configured() = false with %s set", tc.endpointVar)
 			}
@@ -129,37 +95,26 @@ func TestSetupExportsOverOTLPHTTP(t *testing.T) {
 				t.Fatalf("shutdown (the flush): %v", err)
 			}
 
-			rc.mu.Lock()
-			defer rc.mu.Unlock()
-			if len(rc.errs) > 0 {
-				t.Fatalf("undecodable export: %v", rc.errs)
+			if err := rc.Err(); err != nil {
+				t.Fatalf("undecodable export: %v", err)
 			}
-			if len(rc.paths) != 1 || rc.paths[0] != "POST "+tc.wantPath || rc.types[0] != "application/x-protobuf" {
-				t.Fatalf("requests %v with content types %v, want one POST %s of application/x-protobuf", rc.paths, rc.types, tc.wantPath)
+			reqs := rc.Requests()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != tc.wantPath || reqs[0].ContentType != "application/x-protobuf" {
+				t.Fatalf("requests %+v, want one POST %s of application/x-protobuf", reqs, tc.wantPath)
 			}
 			traceID := parent.SpanContext().TraceID()
-			got := map[string]*tracepb.Span{}
-			for _, rs := range rc.requests[0].GetResourceSpans() {
-				service := ""
-				for _, a := range rs.GetResource().GetAttributes() {
-					if a.GetKey() == "service.name" {
-						service = a.GetValue().GetStringValue()
-					}
+			got := map[string]otlptest.Span{}
+			for _, sp := range rc.Spans() {
+				if sp.Service != "loanflow-test" {
+					t.Errorf("span %q of service.name %q, want loanflow-test", sp.GetName(), sp.Service)
 				}
-				if service != "loanflow-test" {
-					t.Errorf("resource service.name %q, want loanflow-test", service)
-				}
-				for _, ss := range rs.GetScopeSpans() {
-					for _, sp := range ss.GetSpans() {
-						got[sp.GetName()] = sp
-					}
-				}
+				got[sp.GetName()] = sp
 			}
 			p, c := got["POST loan_approval"], got["scoring loan.application.received.v1"]
-			if p == nil || c == nil || len(got) != 2 {
+			if p.Span == nil || c.Span == nil || len(got) != 2 {
 				t.Fatalf("exported spans %v, want the parent and the child", slices.Collect(maps.Keys(got)))
 			}
-			for _, sp := range []*tracepb.Span{p, c} {
+			for _, sp := range []otlptest.Span{p, c} {
 				if !bytes.Equal(sp.GetTraceId(), traceID[:]) {
 					t.Errorf("span %q in trace %x, want %s", sp.GetName(), sp.GetTraceId(), traceID)
 				}
