@@ -174,7 +174,9 @@ func TestReferralCarriesWhatThePolicySaw(t *testing.T) {
 	if got.Suggested != wantSuggested || got.MinAmount != 30_000_00 || got.MaxAmount != 5_000_000_00 {
 		t.Errorf("suggested %+v within %v..%v, want %+v within 30000.00..5000000.00", got.Suggested, got.MinAmount, got.MaxAmount, wantSuggested)
 	}
-	wantFallback := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "A", MaxAmount: 300_000_00}
+	// The fallback carries the monthly payment the client can take on (250 000 × 60% − 20 000),
+	// which offer assembly keeps its offers' payments within.
+	wantFallback := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, Grade: "A", MaxAmount: 300_000_00, MaxPayment: 130_000_00}
 	if got.Fallback != wantFallback {
 		t.Errorf("fallback %+v, want %+v", got.Fallback, wantFallback)
 	}
