@@ -302,9 +302,12 @@ func (s *scorer) profile(ctx context.Context, phoneHash string) (*profile.Profil
 type ImportStats = profile.Stats
 
 // Import loads a client file (CSV or JSON Lines, by extension) into the clients bucket under
-// keyed hashes of the phone numbers. Bad lines are reported with their numbers and skipped.
-// Progress, when not nil, gets a line every 10,000 records.
-func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (ImportStats, error) {
+// keyed hashes of the phone numbers. Bad lines are skipped; each is written to out as it is
+// found ("FILE: line N: reason", the reason never holding a value of the line), and so is the
+// progress: lines and bytes read (a percentage of the file's size), every
+// importProgressLines lines or importProgressInterval, whichever comes first, and at the end.
+// out may be nil.
+func Import(ctx context.Context, cfg Config, path string, out io.Writer) (ImportStats, error) {
 	hasher, err := pseudonym.New([]byte(cfg.PhoneKey))
 	if err != nil {
 		return ImportStats{}, fmt.Errorf("LOANFLOW_PHONE_KEY: %w", err)
@@ -333,9 +336,8 @@ func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (I
 	if err != nil {
 		return ImportStats{}, err
 	}
-	n := 0
-	start := time.Now()
-	stats, err := profile.Read(f, format, hasher, func(e profile.Entry) error {
+	rep := newImportReport(out, path, f)
+	stats, err := profile.ReadWith(f, format, hasher, func(e profile.Entry) error {
 		b, err := json.Marshal(e.Profile)
 		if err != nil {
 			return err
@@ -343,13 +345,95 @@ func Import(ctx context.Context, cfg Config, path string, progress io.Writer) (I
 		if _, err := kv.Put(ctx, e.Key, b); err != nil {
 			return fmt.Errorf("line %d: store profile: %w", e.Line, err)
 		}
-		if n++; progress != nil && n%10000 == 0 {
-			fmt.Fprintf(progress, "%d profiles imported (%.0f/s)\n", n, float64(n)/time.Since(start).Seconds())
-		}
+		rep.imported++
 		return nil
-	})
+	}, profile.Options{Rejected: rep.rejected, Progress: rep.progress})
 	if err != nil {
 		return stats, err
 	}
+	rep.done()
 	return stats, conn.NC.Flush()
+}
+
+// Import reports progress every importProgressLines lines, or sooner once
+// importProgressInterval has passed since the last report (a slow bucket, a slow disk).
+const (
+	importProgressLines    = 10_000
+	importProgressInterval = time.Second
+)
+
+// importReport writes an import's bad lines and progress as the file is read.
+type importReport struct {
+	out      io.Writer
+	path     string
+	size     int64 // of the file, 0 when not known (not a regular file)
+	start    time.Time
+	last     time.Time // of the last progress line
+	nextLine int       // the line the next progress line is due at
+	pos      profile.Position
+	shown    profile.Position // in the last progress line
+	imported int
+	bad      int
+}
+
+func newImportReport(out io.Writer, path string, f *os.File) *importReport {
+	r := &importReport{out: out, path: path, start: time.Now(), nextLine: importProgressLines}
+	r.last = r.start
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		r.size = fi.Size()
+	}
+	return r
+}
+
+func (r *importReport) rejected(e profile.LineError) {
+	r.bad++
+	if r.out != nil {
+		fmt.Fprintf(r.out, "%s: %v\n", r.path, e)
+	}
+}
+
+func (r *importReport) progress(p profile.Position) {
+	r.pos = p
+	if r.out == nil {
+		return
+	}
+	if p.Line >= r.nextLine {
+		r.nextLine = (p.Line/importProgressLines + 1) * importProgressLines
+		r.print()
+		return
+	}
+	if time.Since(r.last) >= importProgressInterval {
+		r.print()
+	}
+}
+
+// done writes the last progress line, unless the last one written was already at the end.
+func (r *importReport) done() {
+	if r.out != nil && (r.pos != r.shown || r.shown.Line == 0) {
+		r.print()
+	}
+}
+
+func (r *importReport) print() {
+	now := time.Now()
+	r.last, r.shown = now, r.pos
+	read := byteSize(r.pos.Bytes)
+	if r.size > 0 {
+		read = fmt.Sprintf("%s of %s (%.0f%%)", read, byteSize(r.size), 100*float64(r.pos.Bytes)/float64(r.size))
+	}
+	rate := float64(r.pos.Line) / max(now.Sub(r.start).Seconds(), 1e-3)
+	fmt.Fprintf(r.out, "%s: %d lines, %s read, %d imported, %d bad (%.0f lines/s)\n", r.path, r.pos.Line, read, r.imported, r.bad, rate)
+}
+
+// byteSize writes n bytes in the largest unit that keeps it at least 1.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

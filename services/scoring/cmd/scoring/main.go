@@ -17,7 +17,8 @@ import (
 const usage = `usage:
   scoring [serve]               decide applications (settings from the environment)
   scoring import-clients FILE   load client profiles from CSV or JSON Lines into the clients bucket
-                                (NATS_URL and LOANFLOW_PHONE_KEY from the environment)
+                                (NATS_URL and LOANFLOW_PHONE_KEY from the environment); each bad
+                                line and the progress are written to stderr as the file is read
 `
 
 func main() {
@@ -40,11 +41,10 @@ func main() {
 	}
 }
 
+// importClients imports path, writing each bad line and the progress to out as the file is
+// read, then a summary. It fails when the file could not be read through or had bad lines.
 func importClients(ctx context.Context, cfg scoring.Config, path string, out io.Writer) error {
 	stats, err := scoring.Import(ctx, cfg, path, out)
-	for _, e := range stats.Errors {
-		fmt.Fprintf(out, "%s: %v\n", path, e)
-	}
 	fmt.Fprintf(out, "%s: %d records, %d imported, %d rejected\n", path, stats.Records, stats.Imported, stats.Rejected)
 	if err != nil {
 		return err

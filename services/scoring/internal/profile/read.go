@@ -55,7 +55,7 @@ var fields = []string{fieldPhone, fieldIncome, fieldDebt, fieldGrade, fieldClien
 var jsonStringFields = map[string]bool{fieldPhone: true, fieldGrade: true, fieldClientSince: true}
 
 // MaxLineErrors caps Stats.Errors so that a file of garbage cannot exhaust memory; Stats.Rejected
-// still counts every bad line.
+// still counts every bad line, and Options.Rejected sees every one as it is found.
 const MaxLineErrors = 1000
 
 // maxLineBytes bounds one JSON line; a client record is a few hundred bytes.
@@ -92,14 +92,36 @@ type Stats struct {
 	Errors []LineError
 }
 
+// Position is how far a read has come.
+type Position struct {
+	// Line is the line of the last record read, counting from 1.
+	Line int
+	// Bytes counts the bytes of the file read so far.
+	Bytes int64
+}
+
+// Options are what a caller watches of a read while it runs.
+type Options struct {
+	// Rejected, when not nil, is called with every bad line as it is found, in file order:
+	// unlike Stats.Errors it misses none, and keeps none.
+	Rejected func(LineError)
+	// Progress, when not nil, is called after every record, good or bad; it should be cheap.
+	Progress func(Position)
+}
+
 // Read parses a client file and calls fn with each valid line, in file order. A bad line is
 // recorded in Stats and skipped. Read stops with an error when the file cannot be read at all
 // (I/O, a missing or wrong CSV header, an over-long line) or when fn returns one.
 func Read(r io.Reader, format Format, hasher *pseudonym.Hasher, fn func(Entry) error) (Stats, error) {
+	return ReadWith(r, format, hasher, fn, Options{})
+}
+
+// ReadWith is Read that reports each bad line and its progress through opts as it goes.
+func ReadWith(r io.Reader, format Format, hasher *pseudonym.Hasher, fn func(Entry) error, opts Options) (Stats, error) {
 	if hasher == nil || fn == nil {
 		return Stats{}, errors.New("profile: Read needs a hasher and a callback")
 	}
-	im := &importer{hasher: hasher, fn: fn}
+	im := &importer{hasher: hasher, fn: fn, opts: opts}
 	var err error
 	switch format {
 	case FormatCSV:
@@ -116,13 +138,24 @@ func Read(r io.Reader, format Format, hasher *pseudonym.Hasher, fn func(Entry) e
 type importer struct {
 	hasher *pseudonym.Hasher
 	fn     func(Entry) error
+	opts   Options
 	stats  Stats
 }
 
 func (im *importer) reject(line int, reason string) {
 	im.stats.Rejected++
+	e := LineError{Line: line, Reason: reason}
 	if len(im.stats.Errors) < MaxLineErrors {
-		im.stats.Errors = append(im.stats.Errors, LineError{Line: line, Reason: reason})
+		im.stats.Errors = append(im.stats.Errors, e)
+	}
+	if im.opts.Rejected != nil {
+		im.opts.Rejected(e)
+	}
+}
+
+func (im *importer) progress(line int, bytes int64) {
+	if im.opts.Progress != nil {
+		im.opts.Progress(Position{Line: line, Bytes: bytes})
 	}
 }
 
@@ -244,6 +277,7 @@ func (im *importer) readCSV(r io.Reader) error {
 				reason = fmt.Sprintf("want %d fields as in the header", len(header))
 			}
 			im.reject(perr.StartLine, reason)
+			im.progress(perr.Line, cr.InputOffset())
 			continue
 		}
 		if err != nil {
@@ -258,6 +292,7 @@ func (im *importer) readCSV(r io.Reader) error {
 		if err := im.record(line, rec); err != nil {
 			return err
 		}
+		im.progress(line, cr.InputOffset())
 	}
 }
 
@@ -294,6 +329,13 @@ func known(name string) bool { return slices.Contains(fields, name) }
 func (im *importer) readJSONL(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLineBytes)
+	// The scanner reads ahead; what the split function consumed is how far the lines go.
+	var consumed int64
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		consumed += int64(advance)
+		return advance, token, err
+	})
 	line := 0
 	for sc.Scan() {
 		line++
@@ -308,11 +350,10 @@ func (im *importer) readJSONL(r io.Reader) error {
 		rec, problems := jsonRecord(text)
 		if len(problems) > 0 {
 			im.reject(line, strings.Join(problems, "; "))
-			continue
-		}
-		if err := im.record(line, rec); err != nil {
+		} else if err := im.record(line, rec); err != nil {
 			return err
 		}
+		im.progress(line, consumed)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

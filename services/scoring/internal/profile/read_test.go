@@ -249,3 +249,73 @@ func TestFormatFromPath(t *testing.T) {
 		}
 	}
 }
+
+// TestReadWithReportsEveryBadLineAndProgress reads files with more bad lines than Stats keeps:
+// Options.Rejected sees every one in order, and Options.Progress follows the lines and bytes to
+// the end of the file, bad lines included.
+func TestReadWithReportsEveryBadLineAndProgress(t *testing.T) {
+	const header = "phone,monthly_income,monthly_debt_payments,bureau_grade,client_since,salary_client,stop_list\n"
+	const n = MaxLineErrors + 500
+	var csvData, jsonData strings.Builder
+	csvData.WriteString(header)
+	var wantCSV, wantJSON []LineError
+	for i := range n {
+		phone := fmt.Sprintf("91%08d", i)
+		if i%3 == 0 { // good
+			fmt.Fprintf(&csvData, "%s,50000,0,B,,false,false\n", phone)
+			fmt.Fprintf(&jsonData, `{"phone":%q,"monthly_income":50000,"monthly_debt_payments":0,"bureau_grade":"B","salary_client":false,"stop_list":false}`+"\n", phone)
+			continue
+		}
+		fmt.Fprintf(&csvData, "%s,50000,0,Z,,false,false\n", phone)
+		wantCSV = append(wantCSV, LineError{Line: i + 2, Reason: "bureau_grade must be A, B, C or D"})
+		fmt.Fprintf(&jsonData, `{"phone":%q}`+"\n", phone)
+		wantJSON = append(wantJSON, LineError{Line: i + 1, Reason: "monthly_income is required; monthly_debt_payments is required; salary_client is required; stop_list is required; bureau_grade must be A, B, C or D"})
+	}
+	tests := []struct {
+		format     Format
+		data       string
+		want       []LineError
+		firstLine  int
+		lastLine   int
+		wantCalled int
+	}{
+		{FormatCSV, csvData.String(), wantCSV, 2, n + 1, n},
+		{FormatJSONL, jsonData.String(), wantJSON, 1, n, n},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.format), func(t *testing.T) {
+			var got []LineError
+			var positions []Position
+			stats, err := ReadWith(strings.NewReader(tt.data), tt.format, newHasher(t), func(Entry) error { return nil }, Options{
+				Rejected: func(e LineError) { got = append(got, e) },
+				Progress: func(p Position) { positions = append(positions, p) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("reported %d bad lines, want %d", len(got), len(tt.want))
+			}
+			for i := range min(len(got), len(tt.want)) {
+				if got[i] != tt.want[i] {
+					t.Fatalf("bad line %d reported as %v, want %v", i, got[i], tt.want[i])
+				}
+			}
+			if stats.Rejected != len(tt.want) || len(stats.Errors) != MaxLineErrors {
+				t.Errorf("rejected %d, kept %d; want %d and %d", stats.Rejected, len(stats.Errors), len(tt.want), MaxLineErrors)
+			}
+			if len(positions) != tt.wantCalled {
+				t.Fatalf("progress called %d times, want once per record (%d)", len(positions), tt.wantCalled)
+			}
+			for i := 1; i < len(positions); i++ {
+				if positions[i].Line <= positions[i-1].Line || positions[i].Bytes <= positions[i-1].Bytes {
+					t.Fatalf("progress went from %+v to %+v", positions[i-1], positions[i])
+				}
+			}
+			first, last := positions[0], positions[len(positions)-1]
+			if first.Line != tt.firstLine || last.Line != tt.lastLine || last.Bytes != int64(len(tt.data)) {
+				t.Errorf("progress from %+v to %+v, want lines %d to %d and %d bytes at the end", first, last, tt.firstLine, tt.lastLine, len(tt.data))
+			}
+		})
+	}
+}
