@@ -423,6 +423,39 @@ type caseData struct {
 	DTI           string
 	Amount        string
 	Approval      string
+	// Answers are what Yandex would be told on the policy's proposal and on the fallback.
+	Answers []answerPreview
+	// HasPayment is whether any answer bounds the monthly payment (a column only then).
+	HasPayment bool
+}
+
+// answerPreview is the answer a proposal of the referral would make, as far as the referral
+// tells: the decision and its type, the amount range, the term asked for, the largest monthly
+// payment. Products, rates and payments of the catalog are offer assembly's, which the console
+// does not run: no rate is shown, none is computed here.
+type answerPreview struct {
+	// Label names the proposal (a message key).
+	Label    string
+	Product  partnerapi.ProductType
+	Decision partnerapi.Decision
+	Approval partnerapi.OfferDecision
+	// MinAmount and MaxAmount are the range of the loan amount or card limit.
+	MinAmount, MaxAmount partnerapi.Money
+	// Term is the term asked for, in months; nil when none was (a card).
+	Term       *int
+	MaxPayment partnerapi.Money
+}
+
+// preview is the answer of a proposal: has_approve from the referral's lower bound up to the
+// proposal's maximum, or rejected.
+func preview(label string, c underwriting.Case, p events.Proposal) answerPreview {
+	a := answerPreview{Label: label, Product: c.ProductType, Decision: partnerapi.DecisionRejected}
+	if p.Outcome == events.OutcomeApproved {
+		a.Decision, a.Approval = partnerapi.DecisionHasApprove, p.Approval
+		a.MinAmount, a.MaxAmount = min(c.MinAmount, p.MaxAmount), p.MaxAmount
+		a.Term, a.MaxPayment = c.Term, p.MaxPayment
+	}
+	return a
 }
 
 func (s *server) casePage(w http.ResponseWriter, r *http.Request, req *request) {
@@ -444,6 +477,10 @@ func (s *server) casePage(w http.ResponseWriter, r *http.Request, req *request) 
 	amount := c.Suggested.MaxAmount
 	amount = min(max(amount, c.MinAmount), c.MaxAmount)
 	d.Amount = amount.String()
+	d.Answers = []answerPreview{preview("case.suggested", c, c.Suggested), preview("case.fallback", c, c.Fallback)}
+	for _, a := range d.Answers {
+		d.HasPayment = d.HasPayment || a.MaxPayment > 0
+	}
 	d.Approval = string(c.Suggested.Approval)
 	if d.Approval == "" {
 		d.Approval = string(partnerapi.OfferPreApproved)

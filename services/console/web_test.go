@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/events"
+	"github.com/loanflow/loanflow/contracts/partnerapi"
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/services/console/internal/underwriting"
 )
 
 func TestAuth(t *testing.T) {
@@ -553,5 +556,97 @@ func audited(t *testing.T, e *env, eventType, searchID string, payload any) {
 	t.Helper()
 	if _, err := e.js.Publish(context.Background(), topology.AuditSubject(searchID), auditRecordJSON(0, eventType, searchID, payload)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCasePageShowsTheAnswers: the case page shows, as a table in the page's language, what
+// Yandex would be told on the policy's proposal and on the fallback.
+func TestCasePageShowsTheAnswers(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ev := referral(t, time.Minute)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+	c := newClient(t, e.url)
+	c.SignIn("ivanova", testPassword)
+	nb := "\u00a0"
+	row := func(body, label string) string {
+		t.Helper()
+		start := strings.Index(body, `<tr data-answer="`+label+`">`)
+		if start < 0 {
+			t.Fatalf("no answer row %s:\n%s", label, body)
+		}
+		end := strings.Index(body[start:], "</tr>")
+		return body[start : start+end]
+	}
+	for _, tt := range []struct {
+		lang                string
+		suggested, fallback []string
+		notInPage           []string
+	}{
+		{"ru",
+			[]string{"Предложение политики", "кредит наличными", "одобрено, полное одобрение", "30" + nb + "000,00" + nb + "₽ … 2" + nb + "500" + nb + "000,00" + nb + "₽", "60 мес."},
+			[]string{"Если никто не решит", "одобрено, предварительное одобрение", "30" + nb + "000,00" + nb + "₽ … 300" + nb + "000,00" + nb + "₽"},
+			[]string{"has_approve", "full_approved:", ">loan<"}},
+		{"en",
+			[]string{"Policy&#39;s proposal", "cash loan", "approved, full approval", "30" + nb + "000.00" + nb + "₽ … 2" + nb + "500" + nb + "000.00" + nb + "₽", "60 months"},
+			[]string{"If nobody decides", "approved, pre-approval", "300" + nb + "000.00"},
+			[]string{"has_approve", ">loan<"}},
+	} {
+		resp, body := c.Do("GET", "/cases/"+ev.SearchID+"?lang="+tt.lang, nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="would-offer"`) {
+			t.Fatalf("%s case page: %d\n%s", tt.lang, resp.StatusCode, body)
+		}
+		for label, want := range map[string][]string{"case.suggested": tt.suggested, "case.fallback": tt.fallback} {
+			r := row(body, label)
+			for _, w := range want {
+				if !strings.Contains(r, w) {
+					t.Errorf("%s row %s: no %q in\n%s", tt.lang, label, w, r)
+				}
+			}
+		}
+		for _, raw := range tt.notInPage {
+			if strings.Contains(body, raw) {
+				t.Errorf("%s case page shows %q raw", tt.lang, raw)
+			}
+		}
+	}
+	if _, body := c.Do("GET", "/cases/"+ev.SearchID+"?lang=ru", nil); strings.Contains(body, "Платёж в месяц, до") {
+		t.Error("a payment column although no proposal bounds the payment")
+	}
+	// A proposal that bounds the monthly payment shows it.
+	withPayment := referral(t, time.Minute)
+	withPayment.SearchID = "ffffffff-0000-4000-8000-0000000000aa"
+	withPayment.Suggested.MaxPayment = 55_000_00
+	publishReferral(t, e.js, withPayment)
+	natstest.WaitFor(t, "the second case", func() bool { _, ok := getCase(t, e.kv, withPayment.SearchID); return ok })
+	_, body := c.Do("GET", "/cases/"+withPayment.SearchID+"?lang=ru", nil)
+	if !strings.Contains(body, "Платёж в месяц, до") || !strings.Contains(row(body, "case.suggested"), "55"+nb+"000,00"+nb+"₽") || !strings.Contains(row(body, "case.fallback"), "—") {
+		t.Errorf("the payment column:\n%s", body)
+	}
+}
+
+func TestPreview(t *testing.T) {
+	term := 24
+	c := underwriting.Case{ProductType: partnerapi.ProductLoan, Term: &term, MinAmount: 30_000_00, MaxAmount: 3_000_000_00}
+	tests := []struct {
+		name string
+		p    events.Proposal
+		want answerPreview
+	}{
+		{"approved", events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, MaxAmount: 1_000_000_00, MaxPayment: 40_000_00},
+			answerPreview{Label: "l", Product: partnerapi.ProductLoan, Decision: partnerapi.DecisionHasApprove, Approval: partnerapi.OfferFullApproved,
+				MinAmount: 30_000_00, MaxAmount: 1_000_000_00, Term: &term, MaxPayment: 40_000_00}},
+		{"approved below the lower bound", events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferPreApproved, MaxAmount: 10_000_00},
+			answerPreview{Label: "l", Product: partnerapi.ProductLoan, Decision: partnerapi.DecisionHasApprove, Approval: partnerapi.OfferPreApproved,
+				MinAmount: 10_000_00, MaxAmount: 10_000_00, Term: &term}},
+		{"rejected", events.Proposal{Outcome: events.OutcomeRejected},
+			answerPreview{Label: "l", Product: partnerapi.ProductLoan, Decision: partnerapi.DecisionRejected}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := preview("l", c, tt.p); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("preview = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
