@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/loanflow/loanflow/contracts/events"
 )
 
 // Role is what an officer account may do.
@@ -59,6 +61,10 @@ func parseAccounts(entries []string) (accounts, error) {
 		switch {
 		case !validLogin(login):
 			errs = append(errs, fmt.Errorf("entry %d: a login is 1-64 letters, digits, '.', '_' or '-'", i+1))
+		case strings.EqualFold(login, events.DecidedByFallback):
+			// The audit and the decided events name the fallback so: an officer of that name
+			// would pass for the policy, and the policy for them.
+			errs = append(errs, fmt.Errorf("entry %d: the login %s is reserved for the policy's fallback", i+1, events.DecidedByFallback))
 		case role != RoleOfficer && role != RoleAuditor:
 			errs = append(errs, fmt.Errorf("entry %d (%s): role must be officer or auditor", i+1, login))
 		case out[login].Login != "":

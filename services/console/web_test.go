@@ -20,6 +20,7 @@ import (
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/natstest"
+	"github.com/loanflow/loanflow/services/console/consoletest"
 	"github.com/loanflow/loanflow/services/console/internal/underwriting"
 )
 
@@ -72,30 +73,45 @@ func TestAuth(t *testing.T) {
 		}
 	})
 
-	t.Run("sign-in form without its token is refused", func(t *testing.T) {
+	t.Run("sign-in form without its token is refused and logged", func(t *testing.T) {
 		c := newClient(t, e.url)
+		before := logLines(e, `"level":"WARN","msg":"forged form refused"`, `"why":"sign-in token missing or wrong"`)
 		resp, _ := c.Do("POST", "/signin", url.Values{"login": {"ivanova"}, "password": {testPassword}})
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("sign-in without token: %d, want 403", resp.StatusCode)
+		}
+		if got := logLines(e, `"level":"WARN","msg":"forged form refused"`, `"why":"sign-in token missing or wrong"`, `"path":"/signin"`); got != before+1 {
+			t.Errorf("%d log lines of the refused sign-in form, want %d", got, before+1)
 		}
 	})
 
 	t.Run("forged form is refused and logged", func(t *testing.T) {
 		c := newClient(t, e.url)
 		c.SignIn("ivanova", testPassword)
+		forged := []string{`"level":"WARN","msg":"forged form refused"`, `"why":"anti-forgery token missing or wrong"`, `"path":"` + page + `/take"`, `"login":"ivanova"`}
 		for _, tok := range []string{"", "forged", strings.Repeat("0", 64)} {
-			resp, _ := c.Do("POST", page+"/take", url.Values{"csrf": {tok}})
-			if resp.StatusCode != http.StatusForbidden {
-				t.Errorf("token %q: %d, want 403", tok, resp.StatusCode)
+			before := logLines(e, forged...)
+			resp, body := c.Do("POST", page+"/take", url.Values{"csrf": {tok}})
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Форма отклонена") {
+				t.Errorf("token %q: %d, want 403 and the refusal", tok, resp.StatusCode)
+			}
+			if got := logLines(e, forged...); got != before+1 {
+				t.Errorf("token %q: %d log lines of the forged form, want %d:\n%s", tok, got, before+1, e.logs.String())
 			}
 		}
 		// A token of another session does not do either.
 		other := newClient(t, e.url)
 		other.SignIn("petrov", testPassword)
+		before := logLines(e, forged...)
 		resp, _ := c.Do("POST", page+"/take", url.Values{"csrf": {other.Token(page)}})
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("another session's token: %d, want 403", resp.StatusCode)
 		}
+		if got := logLines(e, forged...); got != before+1 {
+			t.Errorf("another session's token: %d log lines, want %d", got, before+1)
+		}
+		crossSite := []string{`"level":"WARN","msg":"forged form refused"`, `"why":"cross-origin request"`, `"path":"` + page + `/take"`}
+		beforeCross := logLines(e, crossSite...)
 		// Cross-origin, even with the right token.
 		form := url.Values{"csrf": {c.Token(page)}}
 		req, _ := http.NewRequest("POST", e.url+page+"/take", strings.NewReader(form.Encode()))
@@ -112,8 +128,8 @@ func TestAuth(t *testing.T) {
 		if cs, _ := getCase(t, e.kv, ev.SearchID); cs.State != "open" {
 			t.Errorf("a forged form changed the case: %s", cs.State)
 		}
-		if !strings.Contains(e.logs.String(), `"msg":"forged form refused"`) {
-			t.Error("forged forms are not logged")
+		if got := logLines(e, crossSite...); got != beforeCross+1 {
+			t.Errorf("%d log lines of the cross-site form, want %d", got, beforeCross+1)
 		}
 	})
 
@@ -329,6 +345,102 @@ func TestRevocationExpiresWithItsSession(t *testing.T) {
 	}
 }
 
+// logLines counts the console's log lines that hold every one of parts.
+func logLines(e *env, parts ...string) int {
+	n := 0
+	for line := range strings.SplitSeq(e.logs.String(), "\n") {
+		all := line != ""
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSecondOfficer is what the officer who comes second sees, over HTTP: the case taken by
+// another (the page says so and offers no form), a take refused as taken, and once the first
+// has decided, a decision refused as already made.
+func TestSecondOfficer(t *testing.T) {
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ev := referral(t, time.Minute)
+	publishReferral(t, e.js, ev)
+	natstest.WaitFor(t, "the case", func() bool { _, ok := getCase(t, e.kv, ev.SearchID); return ok })
+	page := "/cases/" + ev.SearchID
+	first, second := newClient(t, e.url), newClient(t, e.url)
+	first.SignIn("ivanova", testPassword)
+	second.SignIn("petrov", testPassword)
+	follow := func(c *consoletest.Client, resp *http.Response, want string) string {
+		t.Helper()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || loc != page+want {
+			t.Fatalf("answer %d to %q, want 303 to %q", resp.StatusCode, loc, page+want)
+		}
+		_, body := c.Do("GET", loc, nil)
+		return body
+	}
+
+	if _, body := second.Do("GET", page, nil); !strings.Contains(body, `id="take"`) {
+		t.Fatal("the open case offers the second officer no take")
+	}
+	follow(first, mustPost(t, first, page, page+"/take", nil), "?msg=taken")
+
+	_, body := second.Do("GET", page, nil)
+	if !strings.Contains(body, `<p id="taken-other">Заявку рассматривает другой сотрудник.</p>`) ||
+		strings.Contains(body, `id="take"`) || strings.Contains(body, `id="decide-form"`) || !strings.Contains(body, "<b>ivanova</b>") {
+		t.Errorf("the second officer's page of a taken case:\n%s", body)
+	}
+	_, body = second.Do("GET", page+"?lang=en", nil)
+	if !strings.Contains(body, `<p id="taken-other">Another officer is reviewing this application.</p>`) {
+		t.Errorf("in English:\n%s", body)
+	}
+	// The take form of a page loaded before the first officer took it.
+	body = follow(second, mustPost(t, second, page, page+"/take", nil), "?err=taken")
+	if !strings.Contains(body, `<p class="err" id="err">Another officer has already taken this application.</p>`) {
+		t.Errorf("the second officer's refused take:\n%s", body)
+	}
+	body = follow(second, mustPost(t, second, page, page+"/decide", approveForm()), "?err=taken")
+	if !strings.Contains(body, `id="err"`) {
+		t.Errorf("the second officer's decision of a case taken by another:\n%s", body)
+	}
+
+	follow(first, mustPost(t, first, page, page+"/decide", approveForm()), "?msg=decided")
+	for _, action := range []string{"/decide", "/take"} {
+		form := approveForm()
+		if action == "/take" {
+			form = nil
+		}
+		body = follow(second, mustPost(t, second, page, page+action, form), "?err=decided")
+		if !strings.Contains(body, `<p class="err" id="err">This application is already decided.</p>`) ||
+			!strings.Contains(body, `id="decided-by">ivanova`) || strings.Contains(body, `id="decide-form"`) {
+			t.Errorf("the second officer's %s after the decision:\n%s", action, body)
+		}
+	}
+	_, body = second.Do("GET", page+"?err=decided&lang=ru", nil)
+	if !strings.Contains(body, "По заявке уже принято решение.") {
+		t.Errorf("already decided, in Russian:\n%s", body)
+	}
+	if c, _ := getCase(t, e.kv, ev.SearchID); c.Decision == nil || c.Decision.By != "ivanova" {
+		t.Errorf("the case: %+v, want decided by ivanova", c.Decision)
+	}
+	if got := decidedEvents(t, e.js, ev.SearchID); len(got) != 1 || got[0].DecidedBy != "ivanova" {
+		t.Errorf("decided events: %+v, want one, by ivanova", got)
+	}
+}
+
+// mustPost posts form to path with the token of page (which the officer has open).
+func mustPost(t *testing.T, c *consoletest.Client, page, path string, form url.Values) *http.Response {
+	t.Helper()
+	resp, _ := c.Post(page, path, form)
+	return resp
+}
+
+func approveForm() url.Values {
+	return url.Values{"verdict": {"approve"}, "approval": {"full_approved"}, "amount": {"1 000 000"}, "comment": {"Доход подтверждён"}}
+}
+
 func TestConfigRefusesTheYandexPort(t *testing.T) {
 	cfg := Config{Addr: "127.0.0.1:8080", IngressAddr: "127.0.0.1:8080", PhoneKey: testPhoneKey, Users: accountsFor(t)}
 	if err := cfg.withDefaults().validate(); err == nil || !strings.Contains(err.Error(), "Yandex") {
@@ -421,6 +533,9 @@ func TestParseAccounts(t *testing.T) {
 		{"twice", []string{good[0], good[0]}, 1, true},
 		{"bad login", []string{strings.Replace(good[0], "ivanova", "iva nova", 1)}, 0, true},
 		{"missing parts", []string{"ivanova:officer"}, 0, true},
+		{"the fallback's name", []string{strings.Replace(good[0], "ivanova", "policy-fallback", 1)}, 0, true},
+		{"the fallback's name as an auditor", []string{strings.Replace(good[2], "auditor:", "Policy-Fallback:", 1)}, 0, true},
+		{"the fallback's name among good ones", append([]string{strings.Replace(good[0], "ivanova", "policy-fallback", 1)}, good[1:]...), 2, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
