@@ -218,7 +218,8 @@ const StartupTimeout = 2 * time.Minute
 
 // Open connects as the named service, with the settings' credentials and TLS, and ensures the
 // streams every service uses. With provisioning off (LOANFLOW_PROVISION=false) it declares
-// nothing: it waits, as long as declaring would, for the LOANS stream to exist.
+// nothing and asks nothing of the stream API: EnsureConsumer and EnsureBucket then wait, as
+// long as declaring would, for what the service uses to exist.
 func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts ...nats.Option) (*Conn, error) {
 	auth, err := s.Options()
 	if err != nil {
@@ -229,12 +230,13 @@ func Open(ctx context.Context, s Settings, name string, log *slog.Logger, opts .
 		return nil, err
 	}
 	c := &Conn{NC: nc, JS: js, log: log, timeout: s.ShutdownTimeout, topology: s.Topology(), provision: s.Provisions()}
-	ensure := func(ctx context.Context) error { return EnsureStreams(ctx, js, c.topology) }
 	if !c.provision {
+		// Nothing to ask: the stream API is denied to service users. The consumer and bucket
+		// checks that follow (EnsureConsumer, EnsureBucket) prove the streams exist.
 		c.JS = bindOnly{js}
-		ensure = func(ctx context.Context) error { return CheckStream(ctx, js, topology.StreamLoans) }
+		return c, nil
 	}
-	if err := c.retry(ctx, "streams", ensure); err != nil {
+	if err := c.retry(ctx, "streams", func(ctx context.Context) error { return EnsureStreams(ctx, js, c.topology) }); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -253,18 +255,25 @@ func (c *Conn) EnsureConsumer(ctx context.Context, name string, r topology.Retry
 }
 
 // EnsureBucket declares a KV bucket (or, with provisioning off, checks that it exists) and
-// opens it, retrying as Open does.
+// opens it, retrying as Open does. Either way the bucket is used through a KV, which needs no
+// stream API, so that the all-in-one runs the same code as a least-privilege service.
 func (c *Conn) EnsureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	var kv jetstream.KeyValue
+	var kv *KV
 	err := c.retry(ctx, "bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
 		if !c.provision {
-			kv, err = CheckBucket(ctx, c.JS, cfg, c.log)
+			kv, err = CheckBucket(ctx, c.NC, c.JS, cfg)
 			return err
 		}
-		kv, err = EnsureBucket(ctx, c.JS, cfg)
+		if _, err = EnsureBucket(ctx, c.JS, cfg); err != nil {
+			return err
+		}
+		kv, err = BindBucket(ctx, c.NC, c.JS, cfg.Bucket)
 		return err
 	})
-	return kv, err
+	if err != nil {
+		return nil, err
+	}
+	return kv, nil
 }
 
 // Topology is the declarations' options the connection was opened with.
@@ -274,11 +283,16 @@ func (c *Conn) Topology() topology.Options { return c.topology }
 func (c *Conn) retry(ctx context.Context, what string, fn func(context.Context) error) error {
 	deadline := time.Now().Add(StartupTimeout)
 	wait := 250 * time.Millisecond
+	var last error // the last attempt that ctx did not cut short
 	for {
 		err := fn(ctx)
+		if err != nil && ctx.Err() != nil && last != nil {
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
+		}
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
+		last = err
 		c.log.Warn("declaring "+what+" failed, retrying", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():

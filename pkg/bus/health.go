@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -10,6 +11,31 @@ import (
 type Health struct {
 	mu       sync.Mutex
 	problems map[string]error
+	// consumers are the subscriptions' durable consumers by stream, for readiness to ask
+	// each of its CONSUMER.INFO.
+	consumers map[string][]string
+}
+
+// track records that a subscription reads consumer on stream.
+func (h *Health) track(stream, consumer string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.consumers == nil {
+		h.consumers = map[string][]string{}
+	}
+	if !slices.Contains(h.consumers[stream], consumer) {
+		h.consumers[stream] = append(h.consumers[stream], consumer)
+	}
+}
+
+// consumersOn returns the consumers tracked on stream.
+func (h *Health) consumersOn(stream string) []string {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.consumers[stream])
 }
 
 func (h *Health) set(name string, err error) {

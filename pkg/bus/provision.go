@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/loanflow/loanflow/contracts/topology"
@@ -58,18 +59,6 @@ func (b bindOnly) CreateOrUpdateKeyValue(context.Context, jetstream.KeyValueConf
 }
 func (b bindOnly) DeleteKeyValue(context.Context, string) error { return b.refuse("delete bucket") }
 
-// CheckStream returns an error unless the named stream exists (a STREAM.INFO request).
-func CheckStream(ctx context.Context, js jetstream.JetStream, name string) error {
-	_, err := js.Stream(ctx, name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		err = ErrNotProvisioned
-	}
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", name, err)
-	}
-	return nil
-}
-
 // CheckConsumer binds to the named durable consumer without declaring it (a CONSUMER.INFO
 // request): an error when it does not exist, a warning when it differs from its declaration
 // (the provisioner's settings then rule).
@@ -82,8 +71,8 @@ func CheckConsumer(ctx context.Context, js jetstream.JetStream, name string, r t
 		want.MaxDeliver += ReportAttempts
 	}
 	c, err := js.Consumer(ctx, stream, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		err = ErrNotProvisioned
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = fmt.Errorf("%w: %w", err, ErrNotProvisioned)
 	}
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", name, stream, err)
@@ -98,23 +87,14 @@ func CheckConsumer(ctx context.Context, js jetstream.JetStream, name string, r t
 	return nil
 }
 
-// CheckBucket opens a KV bucket without declaring it (a STREAM.INFO request on KV_<bucket>):
-// an error when it does not exist, a warning when it differs from its declaration.
-func CheckBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig, log *slog.Logger) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, want.Bucket)
+// CheckBucket opens a KV bucket without declaring it (one direct get, see KV): an error
+// wrapping ErrNotProvisioned when it does not exist. Its settings are not compared with the
+// declaration, unlike a consumer's: that takes STREAM.INFO, which service users are denied;
+// provisioning (EnsureTopology) keeps them as declared.
+func CheckBucket(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, want jetstream.KeyValueConfig) (*KV, error) {
+	kv, err := BindBucket(ctx, nc, js, want.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		err = ErrNotProvisioned
+		err = fmt.Errorf("%w: %w", err, ErrNotProvisioned)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", want.Bucket, err)
-	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", want.Bucket, err)
-	}
-	if st.TTL() != want.TTL || st.History() != int64(want.History) {
-		log.Warn("bucket differs from this service's settings; provision with the same LOANFLOW_* settings",
-			"bucket", want.Bucket, "ttl", st.TTL(), "want_ttl", want.TTL, "history", st.History(), "want_history", want.History)
-	}
-	return kv, nil
+	return kv, err
 }

@@ -70,10 +70,21 @@ func TestOptionsRefuseTwoCredentialsOrHalfACertificate(t *testing.T) {
 func TestBindOnlyDeclaresNothingAndFailsOnWhatIsMissing(t *testing.T) {
 	srv := natstest.Start(t)
 	s := bindOnlySettings(srv.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bus.DirectTimeout)
 	defer cancel()
-	if _, err := bus.Open(ctx, s, "test", quiet); !errors.Is(err, bus.ErrNotProvisioned) {
-		t.Fatalf("Open on an empty server: err = %v, want ErrNotProvisioned", err)
+	// Open asks nothing of the stream API; what the service then binds to is checked.
+	conn, err := bus.Open(ctx, s, "test", quiet)
+	if err != nil {
+		t.Fatalf("Open on an empty server: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.EnsureConsumer(ctx, topology.ConsumerScoring, s.Retry()); !errors.Is(err, bus.ErrNotProvisioned) {
+		t.Errorf("EnsureConsumer on an empty server: err = %v, want ErrNotProvisioned", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*bus.DirectTimeout)
+	defer cancel()
+	if _, err := conn.EnsureBucket(ctx, topology.ClientsBucket(conn.Topology())); !errors.Is(err, bus.ErrNotProvisioned) {
+		t.Errorf("EnsureBucket on an empty server: err = %v, want ErrNotProvisioned", err)
 	}
 	_, js, err := bus.Connect(srv.ClientURL(), "check", quiet)
 	if err != nil {

@@ -82,6 +82,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, consumer string) (<-chan *me
 	default:
 	}
 	log := s.cfg.Logger.With("consumer", consumer)
+	s.cfg.Health.track(s.cfg.Stream, consumer)
 	out := make(chan *message.Message)
 	work := make(chan jetstream.Msg)
 	stop := make(chan struct{})

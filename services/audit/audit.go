@@ -110,7 +110,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if w.metrics, err = bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerAudit); err != nil {
 		return err
 	}
-	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamLoans, topology.StreamAudit, "KV_"+checkpoints.Bucket())
+	// LOANS is proven by the audit consumer's CONSUMER.INFO below (bus.ReadyCheck has no
+	// subscription of this writer's to ask it of).
+	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamAudit, "KV_"+checkpoints.Bucket())
 	ops.Ready.Add("audit", func(ctx context.Context) error {
 		if err := streamReady(ctx); err != nil {
 			return err
