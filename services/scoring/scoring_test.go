@@ -170,7 +170,9 @@ func TestReferralCarriesWhatThePolicySaw(t *testing.T) {
 	if got.Client == nil || *got.Client != wantClient {
 		t.Errorf("client figures %+v, want %+v", got.Client, wantClient)
 	}
-	wantSuggested := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 5_000_000_00}
+	// The suggestion carries the client's affordable payment too, so that an officer's approval
+	// is priced within it.
+	wantSuggested := events.Proposal{Outcome: events.OutcomeApproved, Approval: partnerapi.OfferFullApproved, Grade: "A", MaxAmount: 5_000_000_00, MaxPayment: 130_000_00}
 	if got.Suggested != wantSuggested || got.MinAmount != 30_000_00 || got.MaxAmount != 5_000_000_00 {
 		t.Errorf("suggested %+v within %v..%v, want %+v within 30000.00..5000000.00", got.Suggested, got.MinAmount, got.MaxAmount, wantSuggested)
 	}

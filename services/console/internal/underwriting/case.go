@@ -203,7 +203,9 @@ func (c Case) Decide(officer string, v Verdict, now time.Time) (Case, error) {
 		if v.Amount < c.MinAmount || v.Amount > c.MaxAmount || v.Amount <= 0 {
 			return c, fmt.Errorf("%w (%s..%s)", ErrBadAmount, c.MinAmount, c.MaxAmount)
 		}
-		p = events.Proposal{Outcome: events.OutcomeApproved, Approval: v.Approval, Grade: c.grade(), MaxAmount: v.Amount}
+		// The officer chooses the amount, not the client's means: offers stay within the
+		// monthly payment the policy found the client can take on.
+		p = events.Proposal{Outcome: events.OutcomeApproved, Approval: v.Approval, Grade: c.grade(), MaxAmount: v.Amount, MaxPayment: c.Suggested.MaxPayment}
 	}
 	c.State = StateDecided
 	c.Decision = &Decision{By: officer, Proposal: p, Comment: comment, At: now.UTC()}
