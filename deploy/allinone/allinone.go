@@ -208,7 +208,10 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 			embeddednats.Stop(srv)
 			return nil, fmt.Errorf("import %s: %w", cfg.ClientsFile, err)
 		}
-		log.Info("client profiles imported", "file", cfg.ClientsFile, "imported", stats.Imported, "bad_lines", len(stats.Errors))
+		for _, e := range stats.Errors {
+			log.Warn("client file: bad line skipped", "file", cfg.ClientsFile, "line", e.Line, "reason", e.Reason)
+		}
+		log.Info("client profiles imported", "file", cfg.ClientsFile, "imported", stats.Imported, "bad_lines", stats.Rejected)
 	}
 
 	s := &System{httpAddr: ln.Addr().String(), consoleAddr: consoleLn.Addr().String(), natsURL: srv.ClientURL(), token: tokens[0], srv: srv, done: make(chan struct{})}

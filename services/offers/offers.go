@@ -70,6 +70,10 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("service", "offers")
+	// SIGHUP is a reload from here on, before the catalog is read: one sent during start-up
+	// is a reload once running, never the default action that ends the process.
+	reloads, stopSignals := service.Reloads(cfg.Reload)
+	defer stopSignals()
 	cat, err := cfg.catalog()
 	if err != nil {
 		return fmt.Errorf("offers catalog: %w", err)
@@ -129,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 	a.catalog.Store(cat)
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
-	go service.ReloadOn(reloadCtx, cfg.Reload, func() { a.reload(cfg) })
+	go service.ReloadOn(reloadCtx, reloads, func() { a.reload(cfg) })
 	log.Info("offer assembly", "catalog_version", cat.Version(), "catalog_file", cfg.CatalogFile)
 	return bus.Run(ctx, js, log, cfg.Bus.ShutdownTimeout, bus.Handler{
 		Consumer: topology.ConsumerOffers, Stream: topology.StreamLoans, Concurrency: cfg.Bus.Concurrency, Retry: retry,
