@@ -53,4 +53,12 @@ func TestLeaderReader(t *testing.T) {
 	if _, _, err := l.get(ctx, "k"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("deleted key: got %v, want ErrKeyNotFound", err)
 	}
+	// The leader's refusals stored nothing: two puts and a delete marker were the last writes.
+	s, err := js.Stream(ctx, "KV_leader_read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.LastSeq != 3 {
+		t.Fatalf("stream after the reads: last sequence %d, %v; want 3", info.State.LastSeq, err)
+	}
 }
