@@ -258,6 +258,13 @@ type consumerDecl struct {
 	description string
 }
 
+// ConsoleMaxAckPending is the console consumer's least MaxAckPending. The console holds each
+// referral un-acked until its decide_by (up to the 2-minute answer deadline), so the referrals
+// in flight are the referral rate times that hold: 1024 would stall referrals past about 11/s
+// until older ones are decided, and later ones would reach the queue after their deadline.
+// 65 536 holds over 500/s for two minutes; a pending message costs the server a few dozen bytes.
+const ConsoleMaxAckPending = 65536
+
 var consumerDecls = map[string]consumerDecl{
 	ConsumerScoring:  {StreamLoans, []string{events.TypeApplicationReceived}, "scoring: decides received applications"},
 	ConsumerOffers:   {StreamLoans, []string{events.TypeApplicationScored, events.TypeUnderwritingDecided}, "offers: assembles answers from scored applications and underwriting decisions"},
@@ -286,6 +293,9 @@ func Consumer(name string, r Retry) (stream string, cfg jetstream.ConsumerConfig
 		AckWait:       r.AckWait,
 		MaxDeliver:    r.MaxDeliver,
 		MaxAckPending: r.MaxAckPending,
+	}
+	if name == ConsumerConsole {
+		cfg.MaxAckPending = max(cfg.MaxAckPending, ConsoleMaxAckPending)
 	}
 	// One subject stays in FilterSubject, so that consumers declared before multi-filter
 	// consumers existed are not updated needlessly.

@@ -591,3 +591,49 @@ func TestConcurrentOfficers(t *testing.T) {
 		}
 	}
 }
+
+// TestReferralsBeyondTheDefaultAckPending: every referral stays un-acked until its decide_by,
+// so more referrals than the default MaxAckPending (1024) are in flight at once at ~11/s. All
+// of them must become cases at once, not once the oldest are decided.
+func TestReferralsBeyondTheDefaultAckPending(t *testing.T) {
+	if testing.Short() {
+		t.Skip("publishes 1 100 referrals")
+	}
+	e := startConsole(t, natstest.Start(t).ClientURL())
+	ctx := context.Background()
+	cons, err := e.js.Consumer(ctx, topology.StreamLoans, topology.ConsumerConsole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cons.CachedInfo().Config.MaxAckPending; got < topology.ConsoleMaxAckPending {
+		t.Errorf("the console consumer's MaxAckPending is %d, want at least %d", got, topology.ConsoleMaxAckPending)
+	}
+	const n = 1100
+	base := referral(t, time.Minute)
+	for i := range n {
+		ev := base
+		ev.SearchID = fmt.Sprintf("%s-%04d", base.SearchID[:23], i)
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := bus.NewEvent(events.TypeApplicationReferred, ev.SearchID, bus.Trace{CorrelationID: "c"}, json.RawMessage(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.NewPublisher(e.js, 2*time.Second).Publish(events.TypeApplicationReferred, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.WaitFor(t, "every referral to become a case", func() bool {
+		keys, err := e.kv.ListKeys(ctx)
+		if err != nil {
+			return false
+		}
+		got := 0
+		for range keys.Keys() {
+			got++
+		}
+		return got == n
+	})
+}
