@@ -40,10 +40,12 @@ func directRequest(ctx context.Context, nc *nats.Conn, stream, subject string, b
 	return nil, fmt.Errorf("direct get on %s: %w", stream, err)
 }
 
-// DirectRequest is a direct get: the message at Seq, or the first at or after Seq (or
-// StartTime) on NextFor; with Batch, up to that many from there.
+// DirectRequest is a direct get: the message at Seq, the first at or after Seq (or
+// StartTime) on NextFor, or the last on LastFor; with Batch, up to that many from there.
 type DirectRequest struct {
-	Seq       uint64     `json:"seq,omitempty"`
+	Seq uint64 `json:"seq,omitempty"`
+	// LastFor asks for the last message on a subject, wildcards allowed (no batch).
+	LastFor   string     `json:"last_by_subj,omitempty"`
 	NextFor   string     `json:"next_by_subj,omitempty"`
 	Batch     int        `json:"batch,omitempty"`
 	StartTime *time.Time `json:"start_time,omitempty"`

@@ -58,8 +58,6 @@ type writer struct {
 	// order (a redelivery, a recreated consumer): when recent has forgotten it, the records of
 	// its application are read to tell whether it was recorded.
 	highest uint64
-	// stream is the AUDIT stream, as resync last looked it up.
-	stream jetstream.Stream
 
 	checkpointedSeq uint64
 	checkpointedAt  time.Time
@@ -170,7 +168,7 @@ func (w *writer) isRecorded(ctx context.Context, m event) (bool, error) {
 	defer cancel()
 	subject := topology.AuditSubject(subjectToken(m.Headers().Get(events.HeaderSearchID)))
 	for seq := uint64(1); ; {
-		raw, err := w.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		raw, err := bus.DirectGet(ctx, w.js.Conn(), topology.StreamAudit, bus.DirectRequest{Seq: seq, NextFor: subject})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return false, nil
 		}
@@ -257,47 +255,49 @@ func (w *writer) recordOf(m event) chain.Record {
 	}
 }
 
-// resync re-reads the chain's head and the recent records from the stream.
+// resync re-reads the chain's head and the recent records from the stream, with direct gets
+// (the audit user has no stream API: no STREAM.INFO, no STREAM.MSG.GET): the last record,
+// then a batch of the ones before it. AUDIT denies deletes, so those are the latest records.
 func (w *writer) resync(ctx context.Context) error {
-	s, err := w.js.Stream(ctx, topology.StreamAudit)
-	if err != nil {
-		return fmt.Errorf("audit stream: %w", err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("audit stream info: %w", err)
-	}
+	nc := w.js.Conn()
 	headSeq, headHash := uint64(0), chain.GenesisHash
-	var sources []uint64 // newest first
-	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(sources) < w.recent.capacity(); seq-- {
-		raw, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
+	var sources []uint64 // oldest first
+	head, err := bus.DirectGet(ctx, nc, topology.StreamAudit, bus.DirectRequest{LastFor: topology.SubjectAudit})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound): // an empty chain
+	case err != nil:
+		return fmt.Errorf("audit head: %w", err)
+	default:
+		rec, err := chain.ParseRecord(head.Data)
 		if err != nil {
-			return fmt.Errorf("audit record %d: %w", seq, err)
+			// A record that does not parse was not written by a writer: verify reports it.
+			return fmt.Errorf("audit head %d does not parse: %w", head.Sequence, err)
 		}
-		rec, err := chain.ParseRecord(raw.Data)
-		if err != nil {
-			// A record that does not parse was not written by a writer: the chain continues
-			// from it all the same, and verify reports it.
-			if headSeq == 0 {
-				return fmt.Errorf("audit head %d does not parse: %w", seq, err)
-			}
-			continue
+		headSeq, headHash = head.Sequence, rec.Hash
+		n := uint64(w.recent.capacity())
+		from := uint64(1)
+		if headSeq > n {
+			from = headSeq - n + 1
 		}
-		if headSeq == 0 {
-			headSeq, headHash = seq, rec.Hash
+		_, err = bus.DirectBatch(ctx, nc, topology.StreamAudit, bus.DirectRequest{Seq: from, NextFor: topology.SubjectAudit, Batch: int(n), UpToSeq: headSeq},
+			func(m *jetstream.RawStreamMsg) bool {
+				// One that does not parse is skipped: the chain continues from it all the same.
+				if r, err := chain.ParseRecord(m.Data); err == nil {
+					sources = append(sources, r.SourceSeq)
+				}
+				return true
+			})
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("audit records before %d: %w", headSeq, err)
 		}
-		sources = append(sources, rec.SourceSeq)
 	}
+	slices.Reverse(sources) // newest first, as below expects
 	w.recent.reset()
 	w.highest = 0
 	for i := len(sources) - 1; i >= 0; i-- {
 		w.recent.add(sources[i])
 		w.highest = max(w.highest, sources[i])
 	}
-	w.stream = s
 	w.head.Store(headSeq)
 	c, err := chain.NewChain(headSeq, headHash)
 	if err != nil {
