@@ -11,6 +11,7 @@ import (
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
 )
 
 // auditRecord is the part of an AUDIT stream record the console shows. It is the console's
@@ -28,9 +29,11 @@ type auditRecord struct {
 	Hash          string          `json:"hash"`
 }
 
-// auditReader reads the AUDIT stream with short-lived ordered consumers (nothing durable is
-// left behind, nothing is acked, no consumer info is asked): an application's records by their subject, and the
-// applications of one phone hash by scanning the window's received and referred records.
+// auditReader reads the AUDIT stream with batched direct gets ($JS.API.DIRECT.GET.AUDIT): no
+// consumer is created, nothing is acked, nothing is left behind, and the console's NATS user
+// needs no consumer permission on AUDIT at all (deploy/nats/users.conf). An application's
+// records are read by their subject, the applications of one phone hash by scanning the
+// window's records.
 type auditReader struct {
 	js jetstream.JetStream
 	// window bounds how far back a phone search scans.
@@ -39,12 +42,13 @@ type auditReader struct {
 	limit   int
 }
 
+// auditBatch is how many records one direct get answers with.
+const auditBatch = 256
+
 // timeline returns one application's records in chain order.
 func (a *auditReader) timeline(ctx context.Context, searchID string) ([]auditRecord, error) {
 	var out []auditRecord
-	err := a.scan(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{topology.AuditSubject(searchID)}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	}, func(r auditRecord) bool {
+	err := a.scan(ctx, bus.DirectRequest{NextFor: topology.AuditSubject(searchID)}, func(r auditRecord) bool {
 		out = append(out, r)
 		return len(out) < a.limit
 	})
@@ -65,10 +69,7 @@ func (a *auditReader) byPhone(ctx context.Context, phoneHash string, now time.Ti
 	since := now.Add(-a.window)
 	var hits []phoneHit
 	seen := map[string]bool{}
-	err := a.scan(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{topology.SubjectAudit},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
-	}, func(r auditRecord) bool {
+	err := a.scan(ctx, bus.DirectRequest{NextFor: topology.SubjectAudit, StartTime: &since}, func(r auditRecord) bool {
 		if r.EventType != events.TypeApplicationReceived && r.EventType != events.TypeApplicationReferred {
 			return true
 		}
@@ -87,48 +88,39 @@ func (a *auditReader) byPhone(ctx context.Context, phoneHash string, now time.Ti
 	return hits, err
 }
 
-// scan hands each record the consumer delivers to each until it returns false or the
-// consumer has delivered everything the stream held when the scan began.
-func (a *auditReader) scan(ctx context.Context, cfg jetstream.OrderedConsumerConfig, each func(auditRecord) bool) error {
+// scan hands each record req selects to each, in stream order, batch after batch, until each
+// returns false or a batch reaches the stream's end.
+func (a *auditReader) scan(ctx context.Context, req bus.DirectRequest, each func(auditRecord) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	cons, err := a.js.OrderedConsumer(ctx, topology.StreamAudit, cfg)
-	if err != nil {
-		return fmt.Errorf("read audit: %w", err)
-	}
-	// What the consumer's creation answered, not a CONSUMER.INFO request: the console's NATS
-	// user may create, pull and delete consumers on AUDIT, nothing more (deploy/nats/users.conf).
-	info := cons.CachedInfo()
-	if info == nil {
-		return errors.New("read audit: the consumer was not created")
-	}
-	for pending := info.NumPending; pending > 0; {
-		msgs, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(ctx))
-		if err != nil {
-			return fmt.Errorf("read audit: %w", err)
-		}
-		n := 0
-		for m := range msgs.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read audit: %w", err)
-			}
-			pending = md.NumPending
+	req.Batch = auditBatch
+	for {
+		var (
+			last      uint64
+			stopped   bool
+			decodeErr error
+		)
+		pending, err := bus.DirectBatch(ctx, a.js.Conn(), topology.StreamAudit, req, func(m *jetstream.RawStreamMsg) bool {
+			last = m.Sequence
 			var r auditRecord
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
-				return fmt.Errorf("audit record %d does not decode: %w", md.Sequence.Stream, err)
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				decodeErr = fmt.Errorf("audit record %d does not decode: %w", m.Sequence, err)
+				return false
 			}
-			if !each(r) {
-				return nil
-			}
-		}
-		if err := msgs.Error(); err != nil {
+			stopped = !each(r)
+			return !stopped
+		})
+		switch {
+		case decodeErr != nil:
+			return decodeErr
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil // nothing (more) to read
+		case err != nil:
 			return fmt.Errorf("read audit: %w", err)
+		case stopped || pending == 0 || last == 0:
+			return nil
 		}
-		if n == 0 {
-			return fmt.Errorf("read audit: %w", ctx.Err())
-		}
+		// The next batch goes on after the last record read (by sequence, not time).
+		req = bus.DirectRequest{Seq: last + 1, NextFor: req.NextFor, Batch: auditBatch}
 	}
-	return nil
 }

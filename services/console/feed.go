@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,17 +12,17 @@ import (
 
 	"github.com/loanflow/loanflow/contracts/events"
 	"github.com/loanflow/loanflow/contracts/topology"
+	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/services/console/internal/stats"
 )
 
-// feed keeps the dashboard's last hour: an ordered consumer reads the AUDIT stream's records
-// from an hour ago on and folds the pipeline events they hold into the aggregator. It reads
-// AUDIT, not LOANS: the console's NATS user may create consumers on AUDIT (its timelines), but
-// not on LOANS, where that permission would also let it pull the other services' durable
-// consumers (deploy/nats/users.conf). AUDIT holds every loan.> event in LOANS order, so the
-// figures are the same, only later by the audit's batch (up to half a second when the audit
-// keeps up). Times come from the events themselves (received_at, decided_at, failed_at), not
-// from when they were recorded or read.
+// feed keeps the dashboard's last hour: it reads the AUDIT stream's records from an hour ago
+// on, in batched direct gets, and folds the pipeline events they hold into the aggregator;
+// caught up, it asks again every feedPoll. It reads AUDIT, not LOANS, and no consumer: the
+// console's NATS user may only direct-get AUDIT (deploy/nats/users.conf). AUDIT holds every
+// loan.> event in LOANS order, so the figures are the same, only later by the audit's batch
+// (up to half a second when the audit keeps up) and feedPoll. Times come from the events
+// themselves (received_at, decided_at, failed_at), not from when they were recorded or read.
 type feed struct {
 	js  jetstream.JetStream
 	log *slog.Logger
@@ -31,70 +32,51 @@ type feed struct {
 	last time.Time // the AUDIT stream time of the last record read
 }
 
+// feedPoll is how often a caught-up feed asks AUDIT for new records.
+const feedPoll = 250 * time.Millisecond
+
 func newFeed(js jetstream.JetStream, syncBudget time.Duration, log *slog.Logger) *feed {
 	return &feed{js: js, log: log, agg: stats.New(syncBudget)}
 }
 
-// run reads events until ctx ends, starting again from where it stopped when consuming fails.
+// run reads records until ctx ends. The first request starts at the window's beginning by
+// time; each next one after the last record read, by sequence.
 func (f *feed) run(ctx context.Context) {
+	var next uint64 // the AUDIT sequence to read from; 0: by time
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
 	for ctx.Err() == nil {
-		since := time.Now().Add(-stats.Window)
-		f.mu.Lock()
-		if f.last.After(since) {
-			since = f.last.Add(time.Nanosecond)
-		}
-		f.mu.Unlock()
 		// The audit's subjects are per application, not per event type: every record is read
 		// and add picks the events by the record's event_type.
-		cons, err := f.js.OrderedConsumer(ctx, topology.StreamAudit, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{topology.SubjectAudit}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+		req := bus.DirectRequest{NextFor: topology.SubjectAudit, Batch: auditBatch, Seq: next}
+		if next == 0 {
+			since := time.Now().Add(-stats.Window)
+			req.StartTime = &since
+		}
+		pending, err := bus.DirectBatch(ctx, f.js.Conn(), topology.StreamAudit, req, func(m *jetstream.RawStreamMsg) bool {
+			f.add(m.Data, m.Time)
+			next = m.Sequence + 1
+			return true
 		})
-		if err != nil {
-			f.log.Warn("dashboard feed", "err", err)
-			if !sleep(ctx, time.Second) {
-				return
+		wait := time.Duration(0)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && pending == 0):
+			wait = feedPoll // caught up
+		case err != nil:
+			if ctx.Err() == nil {
+				f.log.Warn("dashboard feed", "err", err)
 			}
-			continue
+			wait = time.Second
 		}
-		failed := make(chan error, 1)
-		cc, err := cons.Consume(func(m jetstream.Msg) {
-			var at time.Time
-			if md, err := m.Metadata(); err == nil {
-				at = md.Timestamp
-			}
-			f.add(m.Data(), at)
-		}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			select {
-			case failed <- err:
-			default:
-			}
-		}))
-		if err != nil {
-			f.log.Warn("dashboard feed", "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
+		select {
+		case <-ctx.Done():
+			return
+		case <-prune.C:
+			f.mu.Lock()
+			f.agg.Prune(time.Now())
+			f.mu.Unlock()
+		case <-time.After(wait):
 		}
-		prune := time.NewTicker(time.Minute)
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				break wait
-			case <-prune.C:
-				f.mu.Lock()
-				f.agg.Prune(time.Now())
-				f.mu.Unlock()
-			case err := <-failed:
-				// The ordered consumer recovers from most errors by itself; only log them.
-				f.log.Debug("dashboard feed", "err", err)
-			case <-cc.Closed():
-				break wait
-			}
-		}
-		prune.Stop()
-		cc.Stop()
 	}
 }
 
