@@ -23,7 +23,8 @@ import (
 
 // Settings are the admin listener's environment.
 type Settings struct {
-	// Addr is where the admin listener binds; empty turns it off.
+	// Addr is where the admin listener binds; "off" turns it off (an empty variable takes the
+	// default, as every setting does).
 	Addr string `env:"LOANFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	// Pprof serves /debug/pprof on the admin listener (off by default: profiles cost CPU and
 	// show internals).
@@ -150,9 +151,10 @@ func Serve(ctx context.Context, ln net.Listener, ops *Ops, pprofOn bool, log *sl
 	return nil
 }
 
-// Listen binds the admin address from s; an empty address turns the listener off (nil).
+// Listen binds the admin address from s; "off" (or an empty address, set in code) turns the
+// listener off (nil).
 func Listen(s Settings) (net.Listener, error) {
-	if s.Addr == "" {
+	if s.Addr == "" || s.Addr == "off" {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", s.Addr)
