@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"strings"
@@ -17,42 +18,48 @@ import (
 
 // allowed is the least-privilege design each service user must have, publish side: what the
 // service does on NATS (services/*, pkg/bus) and nothing else. Every subject of probeSubjects
-// outside it must be denied by the running server.
+// outside it must be denied by the running server. None of them has any $JS.API.STREAM.>
+// subject, a named consumer creation or a consumer deletion.
 var allowed = map[string][]string{
 	"ingress": {
 		events.TypeApplicationReceived, events.TypeApplicationFailed, events.TypeOfferClicked,
 		"$KV.loan_decisions.>",
-		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.KV_loan_decisions",
-		"$JS.API.DIRECT.GET.KV_loan_decisions.$KV.loan_decisions.>", "$JS.API.STREAM.MSG.GET.KV_loan_decisions",
-		"$JS.API.CONSUMER.CREATE.KV_loan_decisions.>", "$JS.API.CONSUMER.DELETE.KV_loan_decisions.*", "$JS.FC.KV_loan_decisions.>",
+		"$JS.API.DIRECT.GET.KV_loan_decisions.$KV.loan_decisions.>",
+		"$JS.API.CONSUMER.CREATE.KV_loan_decisions", "$JS.FC.KV_loan_decisions.>",
 		"$JS.API.CONSUMER.INFO.LOANS.ingress-failures", "$JS.API.CONSUMER.MSG.NEXT.LOANS.ingress-failures", "$JS.ACK.LOANS.ingress-failures.>",
 		"$JS.API.CONSUMER.INFO.LOANS.ingress-deadline", "$JS.API.CONSUMER.MSG.NEXT.LOANS.ingress-deadline", "$JS.ACK.LOANS.ingress-deadline.>",
 	},
 	"scoring": {
 		events.TypeApplicationScored, events.TypeApplicationReferred, events.TypeApplicationFailed, topology.DeadLetterPrefix + "scoring",
-		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.KV_clients", "$JS.API.DIRECT.GET.KV_clients.$KV.clients.>",
+		"$JS.API.DIRECT.GET.KV_clients.$KV.clients.>",
 		"$JS.API.CONSUMER.INFO.LOANS.scoring", "$JS.API.CONSUMER.MSG.NEXT.LOANS.scoring", "$JS.ACK.LOANS.scoring.>",
 	},
 	"offers": {
 		events.TypeDecisionMade, events.TypeApplicationFailed, topology.DeadLetterPrefix + "offers",
 		"$KV.loan_decisions.>",
-		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.KV_loan_decisions", "$JS.API.DIRECT.GET.KV_loan_decisions.$KV.loan_decisions.>",
+		"$JS.API.DIRECT.GET.KV_loan_decisions.$KV.loan_decisions.>",
 		"$JS.API.CONSUMER.INFO.LOANS.offers", "$JS.API.CONSUMER.MSG.NEXT.LOANS.offers", "$JS.ACK.LOANS.offers.>",
 	},
 	"audit": {
 		topology.SubjectAudit, "$KV.audit_checkpoints." + topology.CheckpointKey,
-		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.AUDIT", "$JS.API.DIRECT.GET.AUDIT", "$JS.API.STREAM.INFO.KV_audit_checkpoints",
+		"$JS.API.DIRECT.GET.AUDIT", "$JS.API.DIRECT.GET.KV_audit_checkpoints.$KV.audit_checkpoints._bound",
 		"$JS.API.CONSUMER.INFO.LOANS.audit", "$JS.API.CONSUMER.MSG.NEXT.LOANS.audit", "$JS.ACK.LOANS.audit.>",
 	},
 	"console": {
 		events.TypeUnderwritingTaken, events.TypeUnderwritingDecided, events.TypeApplicationFailed, topology.DeadLetterPrefix + "console",
 		"$KV.underwriting.>",
-		"$JS.API.STREAM.INFO.LOANS", "$JS.API.STREAM.INFO.KV_underwriting", "$JS.API.DIRECT.GET.KV_underwriting.$KV.underwriting.>",
-		"$JS.API.CONSUMER.CREATE.KV_underwriting.>", "$JS.API.CONSUMER.DELETE.KV_underwriting.*", "$JS.FC.KV_underwriting.>",
-		"$JS.API.STREAM.INFO.AUDIT", "$JS.API.CONSUMER.CREATE.AUDIT.>", "$JS.API.CONSUMER.MSG.NEXT.AUDIT.*", "$JS.API.CONSUMER.DELETE.AUDIT.*",
+		"$JS.API.DIRECT.GET.KV_underwriting.$KV.underwriting.>",
+		"$KV.console_revocations.>",
+		"$JS.API.DIRECT.GET.KV_console_revocations.$KV.console_revocations.>",
+		"$JS.API.CONSUMER.CREATE.KV_underwriting", "$JS.FC.KV_underwriting.>",
+		"$JS.API.DIRECT.GET.AUDIT",
 		"$JS.API.CONSUMER.INFO.LOANS.console", "$JS.API.CONSUMER.MSG.NEXT.LOANS.console", "$JS.ACK.LOANS.console.>",
 	},
 }
+
+// ownBucket is the bucket a service watches, where it may create (nameless, ephemeral)
+// consumers.
+var ownBucket = map[string]string{"ingress": topology.BucketDecisions, "console": topology.BucketUnderwriting}
 
 // probeSubjects are the subjects every service user is tried on: every event, dead letter,
 // audit record and bucket key, every read of another's data, every consumer's pull and ack,
@@ -73,11 +80,13 @@ func probeSubjects() []string {
 	}
 	for _, s := range streams {
 		for _, op := range []string{"STREAM.INFO", "STREAM.UPDATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.MSG.DELETE",
-			"STREAM.MSG.GET", "DIRECT.GET", "STREAM.SNAPSHOT", "CONSUMER.CREATE", "CONSUMER.NAMES", "CONSUMER.LIST"} {
+			"STREAM.MSG.GET", "STREAM.CREATE", "STREAM.RESTORE", "STREAM.LEADER.STEPDOWN", "STREAM.PEER.REMOVE",
+			"DIRECT.GET", "STREAM.SNAPSHOT", "CONSUMER.CREATE", "CONSUMER.NAMES", "CONSUMER.LIST"} {
 			subjects = append(subjects, "$JS.API."+op+"."+s)
 		}
 		subjects = append(subjects, "$JS.API.CONSUMER.CREATE."+s+".probe", "$JS.API.CONSUMER.CREATE."+s+".probe.x",
-			"$JS.API.CONSUMER.MSG.NEXT."+s+".probe", "$JS.API.CONSUMER.DELETE."+s+".probe")
+			"$JS.API.CONSUMER.MSG.NEXT."+s+".probe", "$JS.API.CONSUMER.DELETE."+s+".probe", "$JS.API.CONSUMER.INFO."+s+".probe",
+			"$JS.API.DIRECT.GET."+s+".x")
 	}
 	for _, name := range topology.ConsumerNames() {
 		stream, _, _ := topology.Consumer(name, topology.DefaultRetry())
@@ -122,6 +131,15 @@ func TestServiceUsersAreDeniedWhatIsNotTheirs(t *testing.T) {
 	c.provision(t)
 	_, admin := c.connect(t, "admin", nil)
 	ctx := context.Background()
+	checkReplicas(t, admin, 3)
+	// Consumers no service may delete: a bucket watcher's and one on AUDIT (made by the admin).
+	bucketStream := "KV_" + topology.BucketUnderwriting
+	watcher, auditCons := "watcher-probe", "audit-probe"
+	for stream, name := range map[string]string{bucketStream: watcher, topology.StreamAudit: auditCons} {
+		if _, err := admin.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckNonePolicy}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, svc := range []string{"ingress", "scoring", "offers", "audit", "console"} {
 		t.Run(svc, func(t *testing.T) {
 			v := &violations{}
@@ -164,40 +182,61 @@ func TestServiceUsersAreDeniedWhatIsNotTheirs(t *testing.T) {
 
 			// The same through the JetStream API, as a compromised service would try it.
 			short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, time.Second) }
-			c1, cancel := short()
-			if err := js.DeleteStream(c1, topology.StreamAudit); err == nil {
-				t.Error("DeleteStream AUDIT succeeded")
-			}
-			cancel()
-			// A consumer on LOANS reads every pipeline event; on AUDIT, every record. console
-			// may create (ordered) consumers on AUDIT for its timelines, and permissions cannot
-			// tell an ordered from a durable one by subject: it is tried on DEADLETTER instead.
-			others := []string{topology.StreamLoans, topology.StreamAudit}
-			if svc == "console" {
-				others[1] = topology.StreamDeadLetter
-			}
-			for _, stream := range others {
-				c2, cancel := short()
-				if _, err := js.CreateConsumer(c2, stream, jetstream.ConsumerConfig{Durable: "steal-" + svc}); err == nil {
-					t.Errorf("durable consumer on %s created", stream)
+			try := func(what string, f func(context.Context) error) {
+				t.Helper()
+				c, cancel := short()
+				defer cancel()
+				if err := f(c); err == nil {
+					t.Errorf("%s succeeded", what)
 				}
-				cancel()
 			}
-			c3, cancel := short()
-			if _, err := js.CreateStream(c3, jetstream.StreamConfig{Name: "OTHER_" + svc, Subjects: []string{"other." + svc}}); err == nil {
-				t.Error("stream created")
+			try("DeleteStream AUDIT", func(c context.Context) error { return js.DeleteStream(c, topology.StreamAudit) })
+			try("purge AUDIT", func(c context.Context) error {
+				_, err := nc.RequestWithContext(c, "$JS.API.STREAM.PURGE."+topology.StreamAudit, nil)
+				return err
+			})
+			try("STREAM.INFO LOANS", func(c context.Context) error { _, err := js.Stream(c, topology.StreamLoans); return err })
+			try("STREAM.MSG.GET on the decisions bucket", func(c context.Context) error {
+				_, err := nc.RequestWithContext(c, "$JS.API.STREAM.MSG.GET.KV_"+topology.BucketDecisions, []byte(`{"seq":1}`))
+				return err
+			})
+			// A consumer on LOANS reads every pipeline event; on AUDIT, every record; on a
+			// bucket, every key. None may be created durable, by name or nameless.
+			for _, stream := range []string{topology.StreamLoans, topology.StreamAudit, topology.StreamDeadLetter, "KV_" + topology.BucketDecisions, "KV_" + topology.BucketUnderwriting} {
+				try("durable consumer on "+stream, func(c context.Context) error {
+					_, err := js.CreateConsumer(c, stream, jetstream.ConsumerConfig{Durable: "steal-" + svc})
+					return err
+				})
+				try("nameless durable consumer on "+stream, func(c context.Context) error {
+					return apiRequest(c, nc, "$JS.API.CONSUMER.CREATE."+stream,
+						`{"stream_name":"`+stream+`","config":{"durable_name":"steal-`+svc+`","deliver_policy":"all","ack_policy":"explicit"}}`)
+				})
+				if ownBucket[svc] == "" || stream != "KV_"+ownBucket[svc] {
+					try("ephemeral consumer on "+stream, func(c context.Context) error {
+						return apiRequest(c, nc, "$JS.API.CONSUMER.CREATE."+stream,
+							`{"stream_name":"`+stream+`","config":{"deliver_policy":"all","ack_policy":"none","deliver_subject":"_INBOX_`+svc+`.steal"}}`)
+					})
+				}
 			}
-			cancel()
+			try("CreateStream", func(c context.Context) error {
+				_, err := js.CreateStream(c, jetstream.StreamConfig{Name: "OTHER_" + svc, Subjects: []string{"other." + svc}})
+				return err
+			})
 			other := topology.ConsumerScoring
 			if svc == "scoring" {
 				other = topology.ConsumerOffers
 			}
 			// Pulling another's consumer: the request is refused, nothing is delivered.
-			c4, cancel := short()
-			if _, err := nc.RequestWithContext(c4, "$JS.API.CONSUMER.MSG.NEXT.LOANS."+other, []byte(`{"batch":1,"no_wait":true}`)); err == nil {
-				t.Errorf("pull from %s answered", other)
-			}
-			cancel()
+			try("pull from "+other, func(c context.Context) error {
+				_, err := nc.RequestWithContext(c, "$JS.API.CONSUMER.MSG.NEXT.LOANS."+other, []byte(`{"batch":1,"no_wait":true}`))
+				return err
+			})
+			// Deleting a consumer: another service's, its own, and a bucket watcher's.
+			try("delete "+other, func(c context.Context) error { return js.DeleteConsumer(c, topology.StreamLoans, other) })
+			try("delete a watcher on "+bucketStream, func(c context.Context) error {
+				return js.DeleteConsumer(c, bucketStream, watcher)
+			})
+			try("delete a consumer on AUDIT", func(c context.Context) error { return js.DeleteConsumer(c, topology.StreamAudit, auditCons) })
 		})
 	}
 	// Nothing was changed by the attempts.
@@ -210,6 +249,23 @@ func TestServiceUsersAreDeniedWhatIsNotTheirs(t *testing.T) {
 		stream, _, _ := topology.Consumer(name, topology.DefaultRetry())
 		if _, err := admin.Consumer(ctx, stream, name); err != nil {
 			t.Errorf("consumer %s after the attempts: %v", name, err)
+		}
+	}
+	for stream, name := range map[string]string{bucketStream: watcher, topology.StreamAudit: auditCons} {
+		if _, err := admin.Consumer(ctx, stream, name); err != nil {
+			t.Errorf("consumer %s on %s after the attempts: %v", name, stream, err)
+		}
+	}
+	// No consumer was created on LOANS, AUDIT or DEADLETTER beyond the declared ones and the probe.
+	for _, stream := range []string{topology.StreamLoans, topology.StreamAudit, topology.StreamDeadLetter} {
+		st, err := admin.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range st.ConsumerNames(ctx).Name() {
+			if strings.HasPrefix(n, "steal") || (stream != topology.StreamLoans && n != auditCons) {
+				t.Errorf("consumer %s on %s was created", n, stream)
+			}
 		}
 	}
 	names := admin.StreamNames(ctx)
@@ -237,6 +293,58 @@ func TestLoginNeedsPasswordAndTLS(t *testing.T) {
 	if nc, err := nats.Connect(plain, nats.UserInfo("ingress", c.passwords["ingress"])); err == nil {
 		nc.Close()
 		t.Error("connection without TLS accepted")
+	}
+}
+
+// apiRequest sends a JetStream API request and returns its error: no answer (denied), or the
+// server's refusal.
+func apiRequest(ctx context.Context, nc *nats.Conn, subject, body string) error {
+	m, err := nc.RequestWithContext(ctx, subject, []byte(body))
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return err
+	}
+	if resp.Error != nil {
+		return resp.Error
+	}
+	return nil
+}
+
+// checkReplicas checks that provisioning made every stream and bucket with replicas
+// replicas.
+func checkReplicas(t *testing.T, admin jetstream.JetStream, replicas int) {
+	t.Helper()
+	ctx := context.Background()
+	streams := []string{topology.StreamLoans, topology.StreamAudit, topology.StreamDeadLetter}
+	for _, b := range []string{topology.BucketDecisions, topology.BucketClients, topology.BucketAuditCheckpoints, topology.BucketUnderwriting} {
+		streams = append(streams, "KV_"+b)
+	}
+	for _, name := range streams {
+		s, err := admin.Stream(ctx, name)
+		if err != nil {
+			t.Errorf("stream %s: %v", name, err)
+			continue
+		}
+		if got := s.CachedInfo().Config.Replicas; got != replicas {
+			t.Errorf("stream %s: %d replicas, want %d", name, got, replicas)
+		}
+	}
+	for _, name := range topology.ConsumerNames() {
+		stream, _, _ := topology.Consumer(name, topology.DefaultRetry())
+		c, err := admin.Consumer(ctx, stream, name)
+		if err != nil {
+			t.Errorf("consumer %s: %v", name, err)
+			continue
+		}
+		// A consumer's 0 replicas means its stream's.
+		if got := c.CachedInfo().Config.Replicas; got != 0 && got != replicas {
+			t.Errorf("consumer %s: %d replicas, want %d", name, got, replicas)
+		}
 	}
 }
 

@@ -166,7 +166,7 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 			return err
 		}
 	}
-	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o), topology.AuditCheckpointsBucket(o), topology.UnderwritingBucket(o)} {
+	for _, b := range []jetstream.KeyValueConfig{topology.DecisionsBucket(o), topology.ClientsBucket(o), topology.AuditCheckpointsBucket(o), topology.UnderwritingBucket(o), topology.ConsoleRevocationsBucket(o)} {
 		if _, err := EnsureBucket(ctx, js, b); err != nil {
 			return err
 		}
