@@ -24,7 +24,9 @@ require (
 	github.com/loanflow/loanflow/contracts v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/deploy/allinone v0.0.0-00010101000000-000000000000
 	github.com/loanflow/loanflow/pkg v0.0.0-00010101000000-000000000000
+	github.com/loanflow/loanflow/services/console v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
+	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 )
 
@@ -45,9 +47,9 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/lithammer/shortuuid/v3 v3.0.7 // indirect
 	github.com/loanflow/loanflow/services/audit v0.0.0-00010101000000-000000000000 // indirect
-	github.com/loanflow/loanflow/services/console v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/ingress v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/offers v0.0.0-00010101000000-000000000000 // indirect
 	github.com/loanflow/loanflow/services/scoring v0.0.0-00010101000000-000000000000 // indirect
@@ -61,7 +63,6 @@ require (
 	github.com/oasdiff/yaml3 v0.0.14 // indirect
 	github.com/oklog/ulid v1.3.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
