@@ -37,11 +37,16 @@ func buildBinaries(ctx context.Context, root, dir string) (loanflow, baseline st
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	loanflow, baseline = filepath.Join(dir, "bin", "loanflow"), filepath.Join(dir, "bin", "baseline")
-	for _, b := range [][2]string{{loanflow, "./deploy/allinone/cmd/loanflow"}, {baseline, "./bench/cmd/baseline"}} {
-		cmd := exec.CommandContext(ctx, goCmd, "build", "-o", b[0], b[1])
-		cmd.Dir = root
+	// Each is built inside its own module, so that the build works with the workspace and
+	// with GOWORK=off alike (make test runs every module with GOWORK=off; the root holds no go.mod).
+	for _, b := range [][3]string{
+		{loanflow, "deploy/allinone", "./cmd/loanflow"},
+		{baseline, "bench", "./cmd/baseline"},
+	} {
+		cmd := exec.CommandContext(ctx, goCmd, "build", "-o", b[0], b[2])
+		cmd.Dir = filepath.Join(root, b[1])
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %w\n%s", b[1], err, out)
+			return "", "", fmt.Errorf("go build %s in %s: %w\n%s", b[2], b[1], err, out)
 		}
 	}
 	return loanflow, baseline, nil
