@@ -31,7 +31,18 @@ type app struct {
 	received time.Time
 	last     time.Time
 	referred bool
+	// underwritten says whether, and by whom, underwriting decided it.
+	underwritten underwriter
 }
+
+// underwriter says who decided a referred application.
+type underwriter int8
+
+const (
+	notUnderwritten underwriter = iota
+	officerDecided
+	fallbackDecided
+)
 
 // closed is what is left of an application once it is folded in.
 type closed struct {
@@ -95,14 +106,30 @@ func (a *Aggregator) Received(searchID, product string, at time.Time) {
 	if p == nil {
 		p = &app{}
 		a.open[searchID] = p
-	} else if m := a.at(p.received); m != nil {
-		m.received-- // a repeat: the latest received_at counts
-	}
-	if m := a.at(at); m != nil {
-		m.received++
+	} else {
+		a.count(p, -1) // a repeat: the latest received_at counts, for all the app's counts
 	}
 	p.product, p.received = product, at
+	a.count(p, 1)
 	p.last = latest(p.last, at)
+}
+
+// count adds d to what an open application counts in the minute it was received in.
+func (a *Aggregator) count(p *app, d int) {
+	m := a.at(p.received)
+	if m == nil {
+		return
+	}
+	m.received += d
+	if p.referred {
+		m.referred += d
+	}
+	switch p.underwritten {
+	case officerDecided:
+		m.byOfficer += d
+	case fallbackDecided:
+		m.byFallback += d
+	}
 }
 
 // Referred records that scoring sent the application to an officer.
@@ -122,6 +149,13 @@ func (a *Aggregator) Underwritten(searchID string, fallback bool, at time.Time) 
 		return
 	}
 	a.Referred(searchID, at)
+	if p.underwritten != notUnderwritten {
+		return // a repeat: the first decision counts
+	}
+	p.underwritten = officerDecided
+	if fallback {
+		p.underwritten = fallbackDecided
+	}
 	if m := a.at(p.received); m != nil {
 		if fallback {
 			m.byFallback++

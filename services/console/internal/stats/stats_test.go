@@ -156,3 +156,29 @@ func TestPercentiles(t *testing.T) {
 		checkPercentiles(t, fmt.Sprint(tt.in), h.percentiles(), tt.want)
 	}
 }
+
+func TestRepeatedReceivedMovesAllTheApplicationsCounts(t *testing.T) {
+	a := New(250 * time.Millisecond)
+	// Referred and decided by an officer while its first received_at was outside the window;
+	// a repeated received then moves it, and all its counts, into the window.
+	a.Received("moved", "loan", now.Add(-2*time.Hour))
+	a.Referred("moved", now.Add(-2*time.Hour))
+	a.Underwritten("moved", false, now.Add(-2*time.Hour))
+	a.Underwritten("moved", true, now.Add(-2*time.Hour)) // a repeat: the first decision counts
+	a.Received("moved", "loan", now.Add(-time.Minute))
+
+	s := a.Summarise(now)
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
+		{"received", s.Received, 1},
+		{"referred", s.Referred, 1},
+		{"by officer", s.ByOfficer, 1},
+		{"by fallback", s.ByFallback, 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+}
