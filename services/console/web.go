@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,14 +92,41 @@ func newServer(d serverDeps) (*server, error) {
 	// the per-session token guards what a same-site attacker could still send.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.log.Warn("forged form refused", "why", "cross-origin request", "path", r.URL.Path, "remote", remote(r))
+		s.logFor(r).Warn("forged form refused", "why", "cross-origin request", "path", r.URL.Path, "remote", remote(r))
 		s.fail(w, r, &request{lang: language(w, r)}, http.StatusForbidden, "err.forged")
 	}))
-	s.handler = securityHeaders(cop.Handler(mux))
+	s.handler = identify(securityHeaders(cop.Handler(mux)))
 	return s, nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// requestIDPattern is what a caller's X-Request-Id may be to be kept (a proxy's, say).
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+type ctxKey int
+
+const keyRequestID ctxKey = iota
+
+// identify gives every request an id, the caller's X-Request-Id when usable, echoed in the
+// answer and logged as request_id with everything the request logs, so an officer's report
+// of an error page finds its log lines.
+func identify(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = randomToken()
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+// logFor is the console's logger with the request's id.
+func (s *server) logFor(r *http.Request) *slog.Logger {
+	id, _ := r.Context().Value(keyRequestID).(string)
+	return s.log.With("request_id", id)
+}
 
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +158,7 @@ func (s *server) authed(h handlerFunc) http.HandlerFunc {
 		lang := language(w, r)
 		sess, acc, err := s.sessions.current(r, s.now())
 		if err != nil && !errors.Is(err, errNoSession) {
-			s.log.Error("session check", "path", r.URL.Path, "err", err)
+			s.logFor(r).Error("session check", "path", r.URL.Path, "err", err)
 			s.fail(w, r, &request{lang: lang}, http.StatusServiceUnavailable, "err.internal")
 			return
 		}
@@ -145,7 +174,7 @@ func (s *server) authed(h handlerFunc) http.HandlerFunc {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 			if !s.sessions.validCSRF(sess, r.PostFormValue("csrf")) {
-				s.log.Warn("forged form refused", "why", "anti-forgery token missing or wrong", "path", r.URL.Path,
+				s.logFor(r).Warn("forged form refused", "why", "anti-forgery token missing or wrong", "path", r.URL.Path,
 					"login", acc.Login, "remote", remote(r))
 				s.fail(w, r, req, http.StatusForbidden, "err.forged")
 				return
@@ -159,7 +188,7 @@ func (s *server) authed(h handlerFunc) http.HandlerFunc {
 func (s *server) officer(h handlerFunc) http.HandlerFunc {
 	return s.authed(func(w http.ResponseWriter, r *http.Request, req *request) {
 		if req.acc.Role != RoleOfficer {
-			s.log.Warn("action refused: read-only role", "path", r.URL.Path, "login", req.acc.Login, "role", req.acc.Role)
+			s.logFor(r).Warn("action refused: read-only role", "path", r.URL.Path, "login", req.acc.Login, "role", req.acc.Role)
 			s.fail(w, r, req, http.StatusForbidden, "err.forbidden")
 			return
 		}
@@ -323,7 +352,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, req *request, st
 	}
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, tmpl, p); err != nil {
-		s.log.Error("render page", "page", name, "err", err)
+		s.logFor(r).Error("render page", "page", name, "err", err)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
@@ -366,7 +395,7 @@ func (s *server) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	login, next := strings.TrimSpace(r.PostFormValue("login")), safeNext(r.PostFormValue("next"))
 	if !validSigninToken(r, r.PostFormValue("csrf")) {
-		s.log.Warn("forged form refused", "why", "sign-in token missing or wrong", "path", r.URL.Path, "remote", remote(r))
+		s.logFor(r).Warn("forged form refused", "why", "sign-in token missing or wrong", "path", r.URL.Path, "remote", remote(r))
 		s.render(w, r, req, http.StatusForbidden, "signin", "signin.title",
 			signinData{Token: s.sessions.signinToken(w, r), Next: next, Failed: "signin.expired"}, "")
 		return
@@ -381,23 +410,23 @@ func (s *server) signin(w http.ResponseWriter, r *http.Request) {
 		} else {
 			attrs = append(attrs, "login_known", false)
 		}
-		s.log.Warn("sign-in refused: wrong login or password", attrs...)
+		s.logFor(r).Warn("sign-in refused: wrong login or password", attrs...)
 		s.render(w, r, req, http.StatusUnauthorized, "signin", "signin.title",
 			signinData{Token: s.sessions.signinToken(w, r), Next: next, Failed: "signin.failed"}, "")
 		return
 	}
 	s.sessions.issue(w, acc, s.now())
-	s.log.Info("signed in", "login", acc.Login, "role", acc.Role, "remote", remote(r))
+	s.logFor(r).Info("signed in", "login", acc.Login, "role", acc.Role, "remote", remote(r))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *server) signout(w http.ResponseWriter, r *http.Request, req *request) {
 	if err := s.sessions.end(r.Context(), w, req.sess, s.now()); err != nil {
-		s.log.Error("sign-out not recorded: the session stays valid", "login", req.acc.Login, "err", err)
+		s.logFor(r).Error("sign-out not recorded: the session stays valid", "login", req.acc.Login, "err", err)
 		s.fail(w, r, req, http.StatusServiceUnavailable, "err.signout")
 		return
 	}
-	s.log.Info("signed out", "login", req.acc.Login)
+	s.logFor(r).Info("signed out", "login", req.acc.Login)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
@@ -465,7 +494,7 @@ func (s *server) casePage(w http.ResponseWriter, r *http.Request, req *request) 
 		return
 	}
 	if err != nil {
-		s.log.Error("read case", "search_id", r.PathValue("id"), "err", err)
+		s.logFor(r).Error("read case", "search_id", r.PathValue("id"), "err", err)
 		s.fail(w, r, req, http.StatusInternalServerError, "err.internal")
 		return
 	}
@@ -519,7 +548,7 @@ func (s *server) after(w http.ResponseWriter, r *http.Request, req *request, id 
 	case key != "":
 		http.Redirect(w, r, target+"?err="+key, http.StatusSeeOther)
 	default:
-		s.log.Error("underwriting action", "path", r.URL.Path, "search_id", id, "login", req.acc.Login, "err", err)
+		s.logFor(r).Error("underwriting action", "path", r.URL.Path, "search_id", id, "login", req.acc.Login, "err", err)
 		s.fail(w, r, req, http.StatusInternalServerError, "err.internal")
 	}
 }
@@ -533,11 +562,11 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, req *request) {
 		s.after(w, r, req, id, err, "")
 		return
 	}
-	s.log.Info("underwriting case taken", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login)
+	s.logFor(r).Info("underwriting case taken", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login)
 	msg := "taken"
 	if err := announceTake(r.Context(), s.store, s.pub, c); err != nil {
 		// The take stands; the event is owed and goes out with the next take or the decision.
-		s.log.Warn("underwriting take not announced yet", "search_id", id, "login", req.acc.Login, "err", err)
+		s.logFor(r).Warn("underwriting take not announced yet", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login, "err", err)
 		msg = "taken_pending"
 	}
 	s.after(w, r, req, id, nil, msg)
@@ -568,12 +597,12 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request, req *request) {
 		s.after(w, r, req, id, err, "")
 		return
 	}
-	s.log.Info("underwriting case decided", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login,
+	s.logFor(r).Info("underwriting case decided", "search_id", id, "correlation_id", c.CorrelationID, "login", req.acc.Login,
 		"outcome", c.Decision.Proposal.Outcome, "approval", c.Decision.Proposal.Approval, "max_amount", c.Decision.Proposal.MaxAmount.String())
 	msg := "decided"
 	if err := announce(r.Context(), s.store, s.pub, c); err != nil {
 		// The decision stands in the bucket; the referral's redelivery announces it.
-		s.log.Warn("underwriting decision not announced yet", "search_id", id, "err", err)
+		s.logFor(r).Warn("underwriting decision not announced yet", "search_id", id, "correlation_id", c.CorrelationID, "err", err)
 		msg = "decided_pending"
 	}
 	s.after(w, r, req, id, nil, msg)
@@ -610,7 +639,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request, req *request) {
 	if phone, ok := normalisePhone(q); ok {
 		hits, err := s.audit.byPhone(r.Context(), s.hasher.Phone(phone), s.now())
 		if err != nil {
-			s.log.Error("search by phone", "err", err)
+			s.logFor(r).Error("search by phone", "err", err)
 			s.fail(w, r, req, http.StatusInternalServerError, "err.internal")
 			return
 		}
@@ -682,7 +711,7 @@ func (s *server) timelinePage(w http.ResponseWriter, r *http.Request, req *reque
 	}
 	recs, err := s.audit.timeline(r.Context(), id)
 	if err != nil {
-		s.log.Error("timeline", "search_id", id, "err", err)
+		s.logFor(r).Error("timeline", "search_id", id, "err", err)
 		s.fail(w, r, req, http.StatusInternalServerError, "err.internal")
 		return
 	}

@@ -65,6 +65,14 @@ func TestAuth(t *testing.T) {
 		if !strings.Contains(logs, `"msg":"sign-in refused: wrong login or password"`) || !strings.Contains(logs, `"login":"ivanova"`) {
 			t.Errorf("refusal not logged:\n%s", logs)
 		}
+		// The answer's request id finds the refusal's log line.
+		id := resp.Header.Get("X-Request-Id")
+		if len(id) < 16 {
+			t.Fatalf("X-Request-Id = %q, want a generated id", id)
+		}
+		if got := logLines(e, `"msg":"sign-in refused: wrong login or password"`, `"request_id":"`+id+`"`); got != 1 {
+			t.Errorf("%d refusal lines with request_id %s, want 1:\n%s", got, id, logs)
+		}
 		if strings.Contains(logs, "9330445040") || strings.Contains(logs, "wrong password") {
 			t.Error("the log holds what was typed: a phone number or the password")
 		}
