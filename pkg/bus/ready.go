@@ -11,17 +11,17 @@ import (
 )
 
 // ReadyCheck returns a readiness check for a service: NATS connected, every subscription of h
-// consuming (h nil for none) and each of streams present (a KV bucket is its stream,
+// consuming (h nil for none) and each stream it names present (a KV bucket is its stream,
 // "KV_<bucket>"), without the stream API, which service users are denied:
-//   - a stream holding one of h's consumers is proven by each such consumer's CONSUMER.INFO
-//     (the service's own consumer, which readiness must find anyway);
-//   - any other stream by a direct get (AUDIT and the buckets allow them), whose "not found"
-//     still comes from the stream; a missing stream has nobody to answer it. For a bucket it
-//     reads a key nobody writes; for a stream, its first message.
-//
-// A stream with neither (LOANS before the subscriptions start, or for a service that reads it
-// without h) is reported not ready.
-func ReadyCheck(nc *nats.Conn, js jetstream.JetStream, h *Health, streams ...string) func(context.Context) error {
+//   - consumed are the streams the service reads through h's consumers: each is proven by those
+//     consumers' CONSUMER.INFO (which readiness must find anyway), and is not ready until a
+//     subscription on it is tracked. It is never probed otherwise: the service's user may read
+//     it only through its consumer, and a direct get would be a permission violation;
+//   - read are the streams and buckets it reads by direct gets (AUDIT, the buckets), each
+//     proven by one, whose "not found" still comes from the stream; a missing stream has
+//     nobody to answer it. For a bucket it reads a key nobody writes; for a stream, its first
+//     message.
+func ReadyCheck(nc *nats.Conn, js jetstream.JetStream, h *Health, consumed []string, read ...string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("nats not connected")
@@ -31,8 +31,13 @@ func ReadyCheck(nc *nats.Conn, js jetstream.JetStream, h *Health, streams ...str
 				return err
 			}
 		}
-		for _, s := range streams {
-			if err := streamReady(ctx, nc, js, h, s); err != nil {
+		for _, s := range consumed {
+			if err := consumersReady(ctx, js, h, s); err != nil {
+				return err
+			}
+		}
+		for _, s := range read {
+			if err := streamReady(ctx, nc, s); err != nil {
 				return err
 			}
 		}
@@ -40,15 +45,20 @@ func ReadyCheck(nc *nats.Conn, js jetstream.JetStream, h *Health, streams ...str
 	}
 }
 
-func streamReady(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, h *Health, stream string) error {
-	if consumers := h.consumersOn(stream); len(consumers) > 0 {
-		for _, c := range consumers {
-			if _, err := js.Consumer(ctx, stream, c); err != nil {
-				return fmt.Errorf("consumer %s on %s: %w", c, stream, err)
-			}
-		}
-		return nil
+func consumersReady(ctx context.Context, js jetstream.JetStream, h *Health, stream string) error {
+	consumers := h.consumersOn(stream)
+	if len(consumers) == 0 {
+		return fmt.Errorf("no subscription on %s yet", stream)
 	}
+	for _, c := range consumers {
+		if _, err := js.Consumer(ctx, stream, c); err != nil {
+			return fmt.Errorf("consumer %s on %s: %w", c, stream, err)
+		}
+	}
+	return nil
+}
+
+func streamReady(ctx context.Context, nc *nats.Conn, stream string) error {
 	var err error
 	if bucket, ok := strings.CutPrefix(stream, "KV_"); ok {
 		_, err = DirectGetLast(ctx, nc, stream, "$KV."+bucket+"."+probeKey)

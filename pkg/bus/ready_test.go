@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/loanflow/loanflow/contracts/topology"
 	"github.com/loanflow/loanflow/pkg/bus"
 	"github.com/loanflow/loanflow/pkg/embeddednats"
@@ -35,16 +37,37 @@ func TestReadyCheck(t *testing.T) {
 	defer conn.Close()
 	h := &bus.Health{}
 	clients := "KV_" + topology.ClientsBucket(s.Topology()).Bucket
-	ready := bus.ReadyCheck(conn.NC, conn.JS, h, topology.StreamLoans, topology.StreamAudit, clients)
+	ready := bus.ReadyCheck(conn.NC, conn.JS, h, []string{topology.StreamLoans}, topology.StreamAudit, clients)
 	check := func() error {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return ready(c)
 	}
 
-	// Before any subscription, nothing proves LOANS: not ready.
+	// Before any subscription, nothing proves LOANS: not ready, and without probing LOANS by a
+	// direct get, which the service's user may not do (its only read of LOANS is its consumer).
+	probes, err := nc.SubscribeSync("$JS.API.DIRECT.GET." + topology.StreamLoans + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes2, err := nc.SubscribeSync("$JS.API.DIRECT.GET." + topology.StreamLoans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if err := check(); err == nil {
 		t.Error("ready before the service's consumer is bound")
+	}
+	if err := conn.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*nats.Subscription{probes, probes2} {
+		if m, err := p.NextMsg(200 * time.Millisecond); err == nil {
+			t.Errorf("the check sent %s: a direct get on a stream the service reads only through its consumer", m.Subject)
+		}
+		_ = p.Unsubscribe()
 	}
 	sub := bus.NewSubscriber(conn.JS, bus.SubscriberConfig{Stream: topology.StreamLoans, Health: h, Logger: quiet, HealthInterval: 100 * time.Millisecond})
 	subCtx, stop := context.WithCancel(ctx)

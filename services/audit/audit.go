@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// LOANS is proven by the audit consumer's CONSUMER.INFO below (bus.ReadyCheck has no
 	// subscription of this writer's to ask it of).
-	streamReady := bus.ReadyCheck(conn.NC, js, nil, topology.StreamAudit, "KV_"+checkpoints.Bucket())
+	streamReady := bus.ReadyCheck(conn.NC, js, nil, nil, topology.StreamAudit, "KV_"+checkpoints.Bucket())
 	ops.Ready.Add("audit", func(ctx context.Context) error {
 		if err := streamReady(ctx); err != nil {
 			return err

@@ -249,7 +249,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ops = admin.NewOps()
 	}
 	health := &bus.Health{}
-	ops.Ready.Add("console", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, topology.StreamAudit, "KV_"+kv.Bucket(), "KV_"+revKV.Bucket()))
+	ops.Ready.Add("console", bus.ReadyCheck(conn.NC, js, health, []string{topology.StreamLoans}, topology.StreamAudit, "KV_"+kv.Bucket(), "KV_"+revKV.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerConsole)
 	if err != nil {
 		return err

@@ -205,7 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if srv.metrics, err = newHTTPMetrics(ops.Registry); err != nil {
 		return err
 	}
-	ops.Ready.Add("ingress", bus.ReadyCheck(nc, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
+	ops.Ready.Add("ingress", bus.ReadyCheck(nc, js, health, []string{topology.StreamLoans}, "KV_"+kv.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerFailures, topology.ConsumerDeadline)
 	if err != nil {
 		return err

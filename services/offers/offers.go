@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("offers metrics: %w", err)
 	}
 	health := &bus.Health{}
-	ops.Ready.Add("offers", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+kv.Bucket()))
+	ops.Ready.Add("offers", bus.ReadyCheck(conn.NC, js, health, []string{topology.StreamLoans}, "KV_"+kv.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerOffers)
 	if err != nil {
 		return err

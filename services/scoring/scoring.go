@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopReload()
 	go service.ReloadOn(reloadCtx, reloads, func() { s.reload(cfg) })
 	health := &bus.Health{}
-	ops.Ready.Add("scoring", bus.ReadyCheck(conn.NC, js, health, topology.StreamLoans, "KV_"+clients.Bucket()))
+	ops.Ready.Add("scoring", bus.ReadyCheck(conn.NC, js, health, []string{topology.StreamLoans}, "KV_"+clients.Bucket()))
 	metrics, err := bus.NewMetrics(ops.Registry, js, topology.StreamLoans, topology.ConsumerScoring)
 	if err != nil {
 		return err
